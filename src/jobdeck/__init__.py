@@ -1,0 +1,3 @@
+"""jobdeck: a control plane for scheduled jobs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,250 @@
+"""The Store protocol: jobdeck's persistence contract, documented once.
+
+Every datetime passed in or returned is timezone-aware UTC. Any method may raise
+:class:`~jobdeck.errors.StoreUnavailable` when the database cannot be reached; that is not repeated below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from jobdeck.models import (
+    ApiToken,
+    AuditEntry,
+    AuditQuery,
+    Execution,
+    ExecutionQuery,
+    ExecutionStats,
+    ExecutionStatus,
+    JobMetadata,
+    JobState,
+    LogLine,
+    Page,
+    ProgressUpdate,
+    Role,
+    User,
+)
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (Alembic migrations). Idempotent."""
+
+    async def close(self) -> None:
+        """Release every connection. The store cannot be used afterwards."""
+
+    async def ping(self) -> float:
+        """Round-trip one trivial query; returns its latency in milliseconds."""
+        ...
+
+    # -- executions ------------------------------------------------------------------------------------------
+
+    async def insert_execution(self, execution: Execution) -> bool:
+        """Insert a new execution record (the claim).
+
+        For scheduled fires the key ``(job_id, scheduled_time, attempt)`` is unique for trigger ``schedule``
+        and ``retry``: when another process already inserted a record with the same key, nothing is written
+        and False is returned (that replica lost the claim). Manual runs never conflict. Returns True when
+        the record was written.
+        """
+        ...
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        """The execution with this id.
+
+        :raises ExecutionNotFound: no execution has this id
+        """
+        ...
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        """Executions matching the query, newest first (``started_at`` descending, then id), with the total
+        count of matches ignoring limit and offset. ``since`` / ``until`` bound ``started_at`` (inclusive /
+        exclusive)."""
+        ...
+
+    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
+        """Every execution still ``running``, optionally only one job's or one host's, oldest first."""
+        ...
+
+    async def count_running(self) -> dict[str, int]:
+        """Number of ``running`` executions per job id (jobs with none are absent)."""
+        ...
+
+    async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        """Write each update's non-None fields onto its execution, in one transaction; also sets
+        ``updated_at`` to the update's ``at``. Updates for executions that are no longer running, or that do
+        not exist, are ignored (a terminal record never changes again)."""
+
+    async def heartbeat(self, execution_ids: Sequence[str], at: datetime) -> None:
+        """Set ``heartbeat_at = at`` on every listed execution that is still running, in one statement."""
+
+    async def request_cancel(self, execution_id: str, at: datetime) -> Execution:
+        """Set ``cancel_requested`` on a running execution and return the updated record. Idempotent.
+
+        :raises ExecutionNotFound: no execution has this id
+        :raises ExecutionNotRunning: the execution is terminal
+        """
+        ...
+
+    async def is_cancel_requested(self, execution_id: str) -> bool:
+        """Whether cancellation was requested for the execution (False for unknown ids)."""
+        ...
+
+    async def close_execution(
+        self,
+        execution_id: str,
+        *,
+        status: ExecutionStatus,
+        finished_at: datetime,
+        return_value: str | None = None,
+        error_message: str | None = None,
+        traceback: str | None = None,
+    ) -> bool:
+        """Move a running execution to the terminal ``status``.
+
+        Returns False, and changes nothing, when the execution is not running any more (a terminal record
+        never changes again) or does not exist.
+        """
+        ...
+
+    async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
+        """Close every listed execution that is still running as ``failed`` with ``message``; returns how many
+        were closed."""
+        ...
+
+    async def stale_executions(self, *, heartbeat_before: datetime) -> list[Execution]:
+        """Running executions whose last heartbeat (or start, if none yet) is older than ``heartbeat_before``."""
+        ...
+
+    async def delete_execution(self, execution_id: str) -> None:
+        """Delete a terminal execution and its log.
+
+        :raises ExecutionNotFound: no execution has this id
+        :raises ExecutionStillRunning: the execution is running
+        """
+
+    async def execution_stats(self, job_id: str) -> ExecutionStats:
+        """Counts per status, average / p50 / p95 run time of finished runs, and the newest execution."""
+        ...
+
+    async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
+        """Number of executions per status started at or after ``since``."""
+        ...
+
+    async def last_executions(self) -> dict[str, Execution]:
+        """The newest execution of every job that has one."""
+        ...
+
+    async def prune_executions(self, *, finished_before: datetime) -> int:
+        """Delete terminal executions (and their logs) finished before the instant; returns how many."""
+        ...
+
+    # -- execution logs --------------------------------------------------------------------------------------
+
+    async def append_log(self, lines: Sequence[LogLine]) -> None:
+        """Append log lines (their ``seq`` values are assigned by the caller, increasing per execution)."""
+
+    async def read_log(self, execution_id: str, *, after: int = 0, limit: int = 200) -> list[LogLine]:
+        """Log lines with ``seq > after``, oldest first, at most ``limit``; for ``after=0`` the newest ``limit``
+        lines (the tail)."""
+        ...
+
+    # -- job state and metadata ------------------------------------------------------------------------------
+
+    async def job_states(self) -> dict[str, JobState]:
+        """Every job's stored operator state, by job id."""
+        ...
+
+    async def set_paused(self, job_id: str, paused: bool, *, at: datetime, actor: str) -> None:
+        """Persist the paused flag of a job (creating its state row when needed)."""
+
+    async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
+        """Persist (or, with None, remove) the operator's schedule override of a job."""
+
+    async def job_metadata(self) -> dict[str, JobMetadata]:
+        """Every job's stored metadata, by job id."""
+        ...
+
+    async def seed_metadata(self, entries: Sequence[JobMetadata], *, at: datetime) -> None:
+        """Write configured metadata: creates missing rows and refreshes rows no operator has edited
+        (``updated_by`` is None); rows an operator edited are left alone."""
+
+    async def update_metadata(
+        self,
+        job_id: str,
+        *,
+        display_name: str | None,
+        description: str | None,
+        at: datetime,
+        actor: str,
+    ) -> JobMetadata:
+        """Apply an operator's edit: a None argument leaves that field as it is; ``""`` clears it. Marks the row
+        operator-owned (``updated_by = actor``) and returns it."""
+        ...
+
+    # -- audit -----------------------------------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Record one audit entry."""
+
+    async def list_audit(self, query: AuditQuery) -> Page[AuditEntry]:
+        """Audit entries matching the query, newest first, with the total count of matches."""
+        ...
+
+    # -- users and API tokens --------------------------------------------------------------------------------
+
+    async def create_user(self, user: User) -> None:
+        """:raises UserExists: the username is taken"""
+
+    async def get_user(self, username: str) -> User:
+        """:raises UserNotFound: no user has this name"""
+        ...
+
+    async def list_users(self) -> list[User]:
+        """Every user, by username."""
+        ...
+
+    async def count_users(self) -> int:
+        """How many users exist."""
+        ...
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        """:raises UserNotFound: no user has this name"""
+
+    async def set_user_role(self, username: str, role: Role) -> None:
+        """:raises UserNotFound: no user has this name"""
+
+    async def create_token(self, token: ApiToken) -> None:
+        """Store a new API token (only its hash)."""
+
+    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash, revoked or not; None when unknown."""
+        ...
+
+    async def list_tokens(self) -> list[ApiToken]:
+        """Every token, newest first."""
+        ...
+
+    async def revoke_token(self, token_id: str, *, at: datetime) -> None:
+        """:raises TokenNotFound: no token has this id"""
+
+    async def touch_token(self, token_id: str, *, at: datetime) -> None:
+        """Record a use of the token."""
+
+    # -- settings --------------------------------------------------------------------------------------------
+
+    async def get_setting(self, key: str) -> str | None:
+        """A value jobdeck stored for itself (e.g. the generated secret key); None when unset."""
+        ...
+
+    async def set_setting_if_absent(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless some value is already there; returns the value that is stored
+        (so concurrent first starts agree on one)."""
+        ...
+
