@@ -1,0 +1,427 @@
+"""The engine: the registry of jobs, the timer that fires them, the runner that runs them, the watchdog.
+
+It keeps its own registry of job specs (APScheduler is only the timer), so a job whose once-schedule has passed,
+or that is paused, is still listed and can still be triggered by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from jobdeck.clock import Clock
+from jobdeck.engine.kinds import JobInvoker, invoker_for
+from jobdeck.engine.options import EngineOptions
+from jobdeck.engine.runner import Runner, format_seconds, merged_kwargs
+from jobdeck.engine.scheduler import Timer
+from jobdeck.engine.watchdog import Watchdog
+from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
+from jobdeck.ids import new_id
+from jobdeck.models import Execution, ExecutionStatus, JobSpec, JobState, ProgressUpdate, Schedule, TriggerKind
+from jobdeck.schedules import next_fire_time, parse_schedule
+from jobdeck.store.base import Store
+
+__all__ = ["Engine", "JobView"]
+
+EngineState = Literal["running", "stopped"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobView:
+    """A registered job as it stands now."""
+
+    spec: JobSpec
+    schedule: Schedule
+    """The schedule in effect: the operator's override when there is one, else the configured one."""
+    schedule_overridden: bool
+    paused: bool
+    next_run_time: datetime | None
+    """Next fire time in UTC; None while paused, when the schedule has no future fire, or (engine stopped)
+    computed from the schedule alone."""
+
+
+@dataclass(kw_only=True)
+class _Entry:
+    spec: JobSpec
+    invoker: JobInvoker
+    override: Schedule | None
+    paused: bool
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.override if self.override is not None else self.spec.schedule
+
+
+class Engine:
+    """Runs registered jobs on their schedules and on demand, and records every execution in the store.
+
+    Build it, :meth:`register` jobs (before or after :meth:`start`), ``await start()`` inside the running event
+    loop, and ``await shutdown()`` before closing the store. Pause, resume and schedule overrides here are
+    in-memory; persisting them is the caller's job (the service does it).
+    """
+
+    def __init__(self, store: Store, *, clock: Clock, options: EngineOptions | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self._options = options if options is not None else EngineOptions()
+        self._entries: dict[str, _Entry] = {}
+        self._runner = Runner(store, clock=clock, options=self._options)
+        self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
+        self._timer: Timer | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._fires: set[asyncio.Task[None]] = set()
+        self._jittering: set[asyncio.Task[None]] = set()
+        self._state: EngineState = "stopped"
+        self._log = logging.getLogger(__name__)
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    @property
+    def options(self) -> EngineOptions:
+        """The options the engine was built with."""
+        return self._options
+
+    @property
+    def running(self) -> bool:
+        """Whether the engine is started (firing jobs and accepting triggers)."""
+        return self._state == "running"
+
+    @property
+    def state(self) -> EngineState:
+        """``"running"`` or ``"stopped"``."""
+        return self._state
+
+    def local_running(self) -> list[str]:
+        """Ids of the executions running in this process, oldest first."""
+        return self._runner.running_ids()
+
+    def live_progress(self, execution_id: str) -> ProgressUpdate | None:
+        """The latest progress a run in this process reported, fresher than the store between flushes; None for
+        runs not going on here."""
+        return self._runner.live(execution_id)
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+
+    def register(self, spec: JobSpec, state: JobState | None = None) -> None:
+        """Add (or replace) a job. ``state`` is the operator's stored state: its ``paused`` (None → the spec's
+        initial ``paused``) and ``schedule_override`` (parsed in the job's timezone) win over the spec.
+
+        A job with ``enabled = False`` is not registered at all.
+
+        :raises InvalidSchedule: the stored schedule override does not parse
+        :raises ConfigError: the job's function cannot be imported, or its kind is not supported
+        """
+        if not spec.enabled:
+            self._entries.pop(spec.id, None)
+            if self._timer is not None:
+                self._timer.remove_job(spec.id)
+            return
+        override = None
+        if state is not None and state.schedule_override:
+            override = parse_schedule(state.schedule_override, timezone=spec.timezone)
+        paused = state.paused if state is not None and state.paused is not None else spec.paused
+        entry = _Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
+        self._entries[spec.id] = entry
+        if self._timer is not None:
+            self._schedule(entry)
+
+    def jobs(self) -> list[JobView]:
+        """Every registered job, in registration order."""
+        return [self._view(entry) for entry in self._entries.values()]
+
+    def job(self, job_id: str) -> JobView:
+        """One registered job.
+
+        :raises JobNotFound: no job has this id
+        """
+        return self._view(self._entry(job_id))
+
+    def pause(self, job_id: str) -> None:
+        """Stop firing a job on its schedule (manual triggers still work). Idempotent.
+
+        :raises JobNotFound: no job has this id
+        """
+        entry = self._entry(job_id)
+        entry.paused = True
+        if self._timer is not None:
+            self._timer.pause(job_id)
+
+    def resume(self, job_id: str) -> None:
+        """Fire a paused job again, from its next fire time after now (fires missed while paused are skipped).
+        Idempotent.
+
+        :raises JobNotFound: no job has this id
+        """
+        entry = self._entry(job_id)
+        entry.paused = False
+        if self._timer is not None:
+            self._timer.resume(job_id)
+
+    def reschedule(self, job_id: str, schedule: Schedule | None) -> None:
+        """Use ``schedule`` instead of the configured one; None goes back to the configured schedule. The
+        paused state is kept.
+
+        :raises JobNotFound: no job has this id
+        """
+        entry = self._entry(job_id)
+        entry.override = schedule
+        if self._timer is not None:
+            self._schedule(entry)
+
+    def _entry(self, job_id: str) -> _Entry:
+        try:
+            return self._entries[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    def _view(self, entry: _Entry) -> JobView:
+        if entry.paused:
+            next_run = None
+        elif self._timer is not None:
+            next_run = self._timer.next_run_time(entry.spec.id)
+        else:
+            next_run = next_fire_time(entry.schedule, after=self._clock.now())
+        return JobView(
+            spec=entry.spec,
+            schedule=entry.schedule,
+            schedule_overridden=entry.override is not None,
+            paused=entry.paused,
+            next_run_time=next_run,
+        )
+
+    def _schedule(self, entry: _Entry) -> None:
+        assert self._timer is not None
+        self._timer.set_job(
+            entry.spec.id,
+            entry.schedule,
+            misfire_grace=entry.spec.misfire_grace,
+            coalesce=entry.spec.coalesce,
+            paused=entry.paused,
+        )
+
+    # -- runs ------------------------------------------------------------------------------------------------
+
+    async def trigger(
+        self, job_id: str, *, force: bool = False, kwargs: Mapping[str, Any] | None = None, actor: str
+    ) -> Execution:
+        """Run a job once now, paused or not, without changing anything about the job.
+
+        ``kwargs`` overlay the job's configured kwargs for this run only; ``force`` reaches a ``force``
+        parameter of the job and lifts the max_instances check. Returns the new ``running`` record.
+
+        :raises JobNotFound: no job has this id
+        :raises JobAlreadyRunning: ``max_instances`` executions of the job are running (on any replica) and
+            ``force`` is false
+        :raises InvalidState: the engine is not running
+        """
+        entry = self._entry(job_id)
+        if not self.running:
+            raise InvalidState("the jobdeck engine is not running; jobs cannot be triggered")
+        spec = entry.spec
+        if not force:
+            running = (await self._store.count_running()).get(job_id, 0)
+            if running >= spec.max_instances:
+                raise JobAlreadyRunning(job_id, running, spec.max_instances)
+        now = self._clock.now()
+        execution = self._new_execution(
+            spec,
+            now,
+            status=ExecutionStatus.RUNNING,
+            scheduled_time=now,
+            trigger=TriggerKind.MANUAL,
+            triggered_by=actor,
+            force=force,
+            kwargs=merged_kwargs(spec.kwargs, kwargs),
+        )
+        await self._runner.launch(spec, entry.invoker, execution)
+        return execution
+
+    async def cancel(self, execution_id: str) -> None:
+        """Stop a run of this process: set its cancel flag now (the job sees :class:`JobCancelled` at its next
+        progress or cancel check) and, for async jobs, cancel its task after ``cancel_grace``.
+
+        The caller has already set ``cancel_requested`` in the store; runs on other replicas pick that up at
+        their next heartbeat. Unknown or non-local ids are ignored.
+        """
+        self._runner.request_cancel(execution_id)
+
+    def _new_execution(
+        self,
+        spec: JobSpec,
+        now: datetime,
+        *,
+        status: ExecutionStatus,
+        scheduled_time: datetime,
+        trigger: TriggerKind,
+        kwargs: Mapping[str, Any],
+        triggered_by: str | None = None,
+        force: bool = False,
+        error_message: str | None = None,
+    ) -> Execution:
+        return Execution(
+            id=new_id(now),
+            job_id=spec.id,
+            job_name=spec.display_name or spec.id,
+            status=status,
+            scheduled_time=scheduled_time,
+            started_at=now,
+            updated_at=now,
+            finished_at=None if status is ExecutionStatus.RUNNING else now,
+            trigger=trigger,
+            triggered_by=triggered_by,
+            attempt=1,
+            force=force,
+            kwargs=dict(kwargs),
+            error_message=error_message,
+            host=self._options.host,
+            pid=self._options.pid,
+            heartbeat_at=now if status is ExecutionStatus.RUNNING else None,
+        )
+
+    # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
+
+    def _on_fire(self, job_id: str, fire_time: datetime) -> None:
+        self._spawn(self._fire(job_id, fire_time), name=f"jobdeck-fire:{job_id}")
+
+    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+        self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._fires.add(task)
+        task.add_done_callback(self._fire_done)
+
+    def _fire_done(self, task: asyncio.Task[None]) -> None:
+        self._fires.discard(task)
+        self._jittering.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The fire is lost (typically the store is down); there is no record to write it to.
+            self._log.error("jobdeck: %s failed", task.get_name(), exc_info=error)
+
+    async def _fire(self, job_id: str, fire_time: datetime) -> None:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return
+        spec = entry.spec
+        if spec.jitter:
+            # Jitter delays the start, not the fire: scheduled_time stays the fire time, so replicas still claim
+            # the same key and `delay` shows the jitter.
+            task = asyncio.current_task()
+            assert task is not None
+            self._jittering.add(task)
+            await asyncio.sleep(random.uniform(0.0, spec.jitter))
+            self._jittering.discard(task)
+        if not self.running:
+            return
+        running = (await self._store.count_running()).get(job_id, 0)
+        now = self._clock.now()
+        if running >= spec.max_instances:
+            await self._store.insert_execution(
+                self._new_execution(
+                    spec,
+                    now,
+                    status=ExecutionStatus.SKIPPED,
+                    scheduled_time=fire_time,
+                    trigger=TriggerKind.SCHEDULE,
+                    kwargs=spec.kwargs,
+                    error_message=f"max_instances={spec.max_instances} reached; {running} "
+                    f"run{'' if running == 1 else 's'} going",
+                )
+            )
+            return
+        execution = self._new_execution(
+            spec,
+            now,
+            status=ExecutionStatus.RUNNING,
+            scheduled_time=fire_time,
+            trigger=TriggerKind.SCHEDULE,
+            kwargs=spec.kwargs,
+        )
+        await self._runner.launch(spec, entry.invoker, execution)
+
+    async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return
+        spec = entry.spec
+        # Same key as the run would have had: on several replicas only one `missed` record is written.
+        await self._store.insert_execution(
+            self._new_execution(
+                spec,
+                self._clock.now(),
+                status=ExecutionStatus.MISSED,
+                scheduled_time=fire_time,
+                trigger=TriggerKind.SCHEDULE,
+                kwargs=spec.kwargs,
+                error_message=f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)",
+            )
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Close what a previous process of this host left running, then start firing, the heartbeat / progress
+        loop and the watchdog. Call inside the running event loop. Idempotent."""
+        if self.running:
+            return
+        await self._watchdog.recover_on_startup(self._clock.now())
+        self._threads = ThreadPoolExecutor(max_workers=self._options.max_threads, thread_name_prefix="jobdeck-job")
+        self._runner.start(self._threads)
+        timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
+        timer.start()
+        self._timer = timer
+        for entry in self._entries.values():
+            self._schedule(entry)
+        loop = asyncio.get_running_loop()
+        self._loops = [
+            loop.create_task(self._runner.pulse_loop(), name="jobdeck-pulse"),
+            loop.create_task(self._watchdog.run(), name="jobdeck-watchdog"),
+        ]
+        self._state = "running"
+
+    async def shutdown(self) -> None:
+        """Stop firing; give running jobs ``shutdown_grace`` to finish; then cancel the rest. Every record this
+        process opened is closed: async jobs stopped → ``cancelled`` ("cancelled at shutdown"); thread jobs that
+        would not stop → ``failed`` ("jobdeck shut down before the run finished"). Idempotent."""
+        if not self.running:
+            return
+        self._state = "stopped"
+        if self._timer is not None:
+            self._timer.shutdown()
+            self._timer = None
+        for task in self._jittering:
+            task.cancel()
+        if self._fires:
+            # Fires past their jitter are a count and an insert away from launching; let them land (or fail).
+            await asyncio.wait(self._fires, timeout=max(1.0, self._options.cancel_grace))
+        await self._runner.shutdown()
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        try:
+            await self._runner.flush()
+        except Exception:
+            self._log.exception("jobdeck: final progress flush failed")
+        if self._threads is not None:
+            # Threads of abandoned jobs run on; nothing waits for them.
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
+
+    # -- housekeeping (also called directly by tests and tools) ---------------------------------------------
+
+    async def sweep_zombies(self, now: datetime) -> int:
+        """Fail running records whose heartbeat is older than ``zombie_after`` at ``now`` (any host), sparing
+        this process's runs. Returns how many were closed."""
+        return await self._watchdog.sweep_zombies(now)
+
+    async def recover_on_startup(self, now: datetime) -> int:
+        """Fail running records that dead processes of this host left behind. Returns how many were closed."""
+        return await self._watchdog.recover_on_startup(now)

@@ -1,0 +1,177 @@
+"""The timer: APScheduler 3 decides *when* each job is due. This is the only module of jobdeck importing it.
+
+APScheduler is used as a timer and nothing more. Jobs live in a :class:`MemoryJobStore` (jobdeck persists what
+matters — pause state, overrides, executions — itself); the trigger wraps jobdeck's own :class:`Schedule`; and a
+custom executor hands every due fire time to the engine (``on_fire``) or reports it missed (``on_missed``) instead
+of calling anything. That design answers three limits of the stock executors: they do not pass the scheduled
+fire time to the callable (the engine needs it for the claim key), they only accept whole seconds of misfire
+grace, and they count instances per process (jobdeck counts running executions in the store, across replicas).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from jobdeck.models import Schedule
+from jobdeck.schedules import next_fire_time
+
+__all__ = ["FireCallback", "MissCallback", "ScheduleTrigger", "Timer"]
+
+FireCallback = Callable[[str, datetime], None]
+"""``(job_id, fire_time)``: a fire is due now. Must return at once (spawn a task for any I/O)."""
+
+MissCallback = Callable[[str, datetime, float], None]
+"""``(job_id, fire_time, lateness_seconds)``: the fire came later than the job's misfire grace."""
+
+# The engine enforces max_instances itself (from the store); APScheduler must never hold a fire back.
+_UNLIMITED_INSTANCES = 1_000_000
+
+
+class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler ships no type information
+    """An APScheduler trigger computing fire times with :func:`jobdeck.schedules.next_fire_time`."""
+
+    __slots__ = ("schedule",)
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """Strictly after the previous fire; for the first fire, at or after ``now``."""
+        after = previous_fire_time if previous_fire_time is not None else now - timedelta(microseconds=1)
+        return next_fire_time(self.schedule, after=after.astimezone(UTC))
+
+    def __str__(self) -> str:
+        return f"jobdeck[{self.schedule.expression}]"
+
+    def __repr__(self) -> str:
+        return f"<ScheduleTrigger {self.schedule.expression!r} ({self.schedule.timezone})>"
+
+
+class _HandOverExecutor(BaseExecutor):  # type: ignore[misc]
+    """Passes due fire times to the :class:`Timer` instead of running anything."""
+
+    def __init__(self, timer: Timer) -> None:
+        super().__init__()
+        self._timer = timer
+
+    def submit_job(self, job: Any, run_times: Sequence[datetime]) -> None:
+        # No per-process instance counting (see the module docstring): every due fire goes to the engine.
+        self._timer._hand_over(job.id, run_times)
+
+    def _do_submit_job(self, job: Any, run_times: Sequence[datetime]) -> None:
+        self._timer._hand_over(job.id, run_times)
+
+
+def _never_called() -> None:
+    """The APScheduler job's callable; the hand-over executor never calls it."""
+
+
+class Timer:
+    """Keeps an APScheduler ``AsyncIOScheduler`` and tells the engine when jobs are due.
+
+    Build and start it inside the running event loop; all methods must be called from that loop's thread.
+    Misfires are judged like APScheduler does (its wall clock at hand-over against the fire time), but with the
+    job's grace in fractional seconds.
+    """
+
+    def __init__(self, *, on_fire: FireCallback, on_missed: MissCallback) -> None:
+        self._on_fire = on_fire
+        self._on_missed = on_missed
+        self._graces: dict[str, float | None] = {}
+        self._log = logging.getLogger(__name__)
+        self._stopped = False
+        self._scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": _HandOverExecutor(self)},
+            job_defaults={"coalesce": True, "max_instances": _UNLIMITED_INSTANCES, "misfire_grace_time": None},
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether the timer is started and not shut down."""
+        return not self._stopped and bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Start firing (binds to the running event loop)."""
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop firing at once. Fires already handed over are the engine's business."""
+        self._stopped = True
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def set_job(
+        self, job_id: str, schedule: Schedule, *, misfire_grace: float | None, coalesce: bool, paused: bool
+    ) -> None:
+        """Add or replace a job. A paused job is kept with no next run time (APScheduler's own pause); a job
+        whose schedule has no future fire time (a once-schedule in the past) is not kept at all."""
+        trigger = ScheduleTrigger(schedule)
+        first = trigger.get_next_fire_time(None, datetime.now(UTC))
+        self.remove_job(job_id)
+        if first is None:
+            return
+        self._graces[job_id] = misfire_grace
+        self._scheduler.add_job(
+            _never_called,
+            trigger=trigger,
+            id=job_id,
+            name=job_id,
+            coalesce=coalesce,
+            max_instances=_UNLIMITED_INSTANCES,
+            misfire_grace_time=None,
+            next_run_time=None if paused else first,
+            replace_existing=True,
+        )
+
+    def remove_job(self, job_id: str) -> None:
+        """Forget a job (no error when it is not there)."""
+        self._graces.pop(job_id, None)
+        if self._scheduler.get_job(job_id) is not None:
+            self._scheduler.remove_job(job_id)
+
+    def pause(self, job_id: str) -> None:
+        """Stop firing a job until :meth:`resume`."""
+        if self._scheduler.get_job(job_id) is not None:
+            self._scheduler.pause_job(job_id)
+
+    def resume(self, job_id: str) -> None:
+        """Fire a paused job again from its next fire time after now (past fires are not caught up)."""
+        if self._scheduler.get_job(job_id) is not None:
+            self._scheduler.resume_job(job_id)
+            if self._scheduler.get_job(job_id) is None:
+                self._graces.pop(job_id, None)
+
+    def next_run_time(self, job_id: str) -> datetime | None:
+        """When the job fires next, in UTC; None while paused or when its schedule is exhausted."""
+        job = self._scheduler.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return None
+        value: datetime = job.next_run_time
+        return value.astimezone(UTC)
+
+    def _hand_over(self, job_id: str, run_times: Sequence[datetime]) -> None:
+        # Runs inside APScheduler's _process_jobs on the loop thread; the callbacks only spawn tasks.
+        if self._stopped:
+            return
+        grace = self._graces.get(job_id)
+        now = datetime.now(UTC)
+        for run_time in run_times:
+            fire_time = run_time.astimezone(UTC)
+            lateness = (now - fire_time).total_seconds()
+            try:
+                if grace is not None and lateness > grace:
+                    self._on_missed(job_id, fire_time, lateness)
+                else:
+                    self._on_fire(job_id, fire_time)
+            except Exception:
+                self._log.exception("jobdeck: handing over fire %s of job %s failed", fire_time, job_id)
