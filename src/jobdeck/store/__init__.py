@@ -1,0 +1,11 @@
+"""Persistence: the :class:`Store` protocol and its SQL implementation (SQLite and PostgreSQL).
+
+Importing this package connects to nothing; :meth:`SqlStore.open` does.
+"""
+
+from __future__ import annotations
+
+from jobdeck.store.base import Store
+from jobdeck.store.sql import SqlStore, upgrade
+
+__all__ = ["SqlStore", "Store", "upgrade"]

@@ -1,0 +1,103 @@
+"""Users, API tokens and jobdeck's own settings: the part of :class:`~jobdeck.store.sql.SqlStore` auth stands on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from jobdeck.errors import TokenNotFound, UserExists, UserNotFound
+from jobdeck.models import ApiToken, Role, User
+from jobdeck.store import _rows
+from jobdeck.store._base import SqlBase
+from jobdeck.store.schema import api_tokens, settings, users
+
+__all__ = ["AccountsStore"]
+
+
+class AccountsStore(SqlBase):
+    async def create_user(self, user: User) -> None:
+        stmt = (
+            self._insert(users)
+            .values(_rows.user_values(user))
+            .on_conflict_do_nothing(index_elements=[users.c.username])
+            .returning(users.c.username)
+        )
+        async with self._tx(write=True) as conn:
+            created = (await conn.execute(stmt)).first() is not None
+        if not created:
+            raise UserExists(user.username)
+
+    async def get_user(self, username: str) -> User:
+        async with self._tx() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username))).mappings().first()
+        if row is None:
+            raise UserNotFound(username)
+        return _rows.to_user(row)
+
+    async def list_users(self) -> list[User]:
+        async with self._tx() as conn:
+            rows = (await conn.execute(select(users).order_by(users.c.username))).mappings()
+            return [_rows.to_user(r) for r in rows]
+
+    async def count_users(self) -> int:
+        async with self._tx() as conn:
+            return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+    async def _update_user(self, username: str, **values: object) -> None:
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(update(users).where(users.c.username == username).values(**values))
+        if result.rowcount == 0:
+            raise UserNotFound(username)
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        await self._update_user(username, password_hash=password_hash)
+
+    async def set_user_role(self, username: str, role: Role) -> None:
+        await self._update_user(username, role=role.value)
+
+    async def create_token(self, token: ApiToken) -> None:
+        async with self._tx(write=True) as conn:
+            await conn.execute(api_tokens.insert().values(_rows.token_values(token)))
+
+    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        stmt = select(api_tokens).where(api_tokens.c.token_hash == token_hash)
+        async with self._tx() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return None if row is None else _rows.to_token(row)
+
+    async def list_tokens(self) -> list[ApiToken]:
+        stmt = select(api_tokens).order_by(api_tokens.c.created_at.desc(), api_tokens.c.id.desc())
+        async with self._tx() as conn:
+            return [_rows.to_token(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def revoke_token(self, token_id: str, *, at: datetime) -> None:
+        # Revoking twice keeps the first revocation time.
+        stmt = (
+            update(api_tokens)
+            .where(api_tokens.c.id == token_id)
+            .values(revoked_at=func.coalesce(api_tokens.c.revoked_at, at))
+        )
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(stmt)
+        if result.rowcount == 0:
+            raise TokenNotFound(token_id)
+
+    async def touch_token(self, token_id: str, *, at: datetime) -> None:
+        async with self._tx(write=True) as conn:
+            await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=at))
+
+    async def get_setting(self, key: str) -> str | None:
+        async with self._tx() as conn:
+            value = (await conn.execute(select(settings.c.value).where(settings.c.key == key))).scalar()
+        return None if value is None else str(value)
+
+    async def set_setting_if_absent(self, key: str, value: str) -> str:
+        # Insert-or-ignore, then read back in the same transaction: whoever inserted first wins, everyone reads it.
+        insert = (
+            self._insert(settings).values(key=key, value=value).on_conflict_do_nothing(index_elements=[settings.c.key])
+        )
+        async with self._tx(write=True) as conn:
+            await conn.execute(insert)
+            stored = (await conn.execute(select(settings.c.value).where(settings.c.key == key))).scalar_one()
+        return str(stored)

@@ -1,0 +1,101 @@
+"""The plumbing every part of :class:`~jobdeck.store.sql.SqlStore` stands on: lifecycle, transactions, dialect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from jobdeck.errors import StoreUnavailable
+from jobdeck.store import _engine
+
+__all__ = ["SqlBase", "page_total"]
+
+
+def page_total(offset: int, limit: int, found: int) -> int | None:
+    """The total, when the page itself proves it (a partial, non-empty page, or an empty first page)."""
+    if found < limit and (found > 0 or offset == 0):
+        return offset + found
+    return None
+
+
+class SqlBase:
+    def __init__(self, url: str) -> None:
+        self._url = _engine.normalize_url(url)
+        self._dialect = self._url.get_backend_name()
+        self._engine: AsyncEngine | None = None
+        self._migrated = False
+        self._closed = False
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_engine.describe(self._url)!r})"
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._dialect
+
+    @asynccontextmanager
+    async def _tx(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction (``write``: one that will write; on SQLite it queues for the write lock up front).
+        Failures to reach the database come out as StoreUnavailable."""
+        if self._closed:
+            raise StoreUnavailable("The store is closed")
+        if self._engine is None:
+            raise RuntimeError("SqlStore.open() must be awaited before the store is used")
+        try:
+            conn = await self._engine.connect()
+        except Exception as exc:
+            raise _engine.unreachable(exc, self._url) from exc
+        try:
+            if write:
+                await _engine.mark_write(conn)
+            async with conn.begin():
+                yield conn
+        except Exception as exc:
+            error = _engine.unavailable(exc, self._url)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            await conn.close()
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which has ON CONFLICT (DO NOTHING / DO UPDATE)."""
+        return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
+
+    async def open(self) -> None:
+        async with self._open_lock:
+            if self._closed:
+                raise StoreUnavailable("The store is closed")
+            if self._engine is None:
+                if self._dialect == "sqlite":
+                    _engine.prepare_sqlite_file(self._url)
+                self._engine = _engine.build_engine(self._url)
+            if not self._migrated and self._dialect == "sqlite" and not _engine.is_memory(self._url):
+                try:
+                    await _engine.ensure_wal(self._engine)
+                except Exception as exc:
+                    raise _engine.unreachable(exc, self._url) from exc
+            if not self._migrated:
+                async with self._tx(write=True) as conn:
+                    await _engine.migrate(conn)
+                self._migrated = True
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        async with self._tx() as conn:
+            await conn.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000.0

@@ -1,0 +1,135 @@
+"""Job state, job metadata and the audit trail: the part of :class:`~jobdeck.store.sql.SqlStore` operators steer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from jobdeck.models import AuditEntry, AuditQuery, JobMetadata, JobState, Page
+from jobdeck.store import _rows
+from jobdeck.store._accounts import AccountsStore
+from jobdeck.store._base import page_total
+from jobdeck.store.schema import audit, job_metadata, jobs_state
+
+__all__ = ["JobsStore"]
+
+
+class JobsStore(AccountsStore):
+    # -- job state and metadata --------------------------------------------------------------------------------
+
+    async def job_states(self) -> dict[str, JobState]:
+        async with self._tx() as conn:
+            return {r["job_id"]: _rows.to_job_state(r) for r in (await conn.execute(select(jobs_state))).mappings()}
+
+    async def _upsert_state(self, job_id: str, field: str, value: Any, *, at: datetime, actor: str) -> None:
+        ins = self._insert(jobs_state).values({"job_id": job_id, field: value, "updated_at": at, "updated_by": actor})
+        stmt = ins.on_conflict_do_update(
+            index_elements=[jobs_state.c.job_id],
+            set_={field: value, "updated_at": at, "updated_by": actor},
+        )
+        async with self._tx(write=True) as conn:
+            await conn.execute(stmt)
+
+    async def set_paused(self, job_id: str, paused: bool, *, at: datetime, actor: str) -> None:
+        await self._upsert_state(job_id, "paused", paused, at=at, actor=actor)
+
+    async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
+        await self._upsert_state(job_id, "schedule_override", expression, at=at, actor=actor)
+
+    async def job_metadata(self) -> dict[str, JobMetadata]:
+        async with self._tx() as conn:
+            rows = (await conn.execute(select(job_metadata))).mappings()
+            return {r["job_id"]: _rows.to_job_metadata(r) for r in rows}
+
+    async def seed_metadata(self, entries: Sequence[JobMetadata], *, at: datetime) -> None:
+        if not entries:
+            return
+        ins = self._insert(job_metadata)
+        c = job_metadata.c
+        stmt = ins.on_conflict_do_update(
+            index_elements=[c.job_id],
+            set_={
+                "display_name": ins.excluded.display_name,
+                "description": ins.excluded.description,
+                "updated_at": ins.excluded.updated_at,
+            },
+            # Only rows that still mirror the configuration, and only when the configuration changed.
+            where=and_(
+                c.updated_by.is_(None),
+                or_(
+                    c.display_name.is_distinct_from(ins.excluded.display_name),
+                    c.description.is_distinct_from(ins.excluded.description),
+                ),
+            ),
+        )
+        rows = [
+            {
+                "job_id": e.job_id,
+                "display_name": e.display_name,
+                "description": e.description,
+                "updated_at": at,
+                "updated_by": None,
+            }
+            for e in entries
+        ]
+        async with self._tx(write=True) as conn:
+            await conn.execute(stmt, rows)
+
+    async def update_metadata(
+        self,
+        job_id: str,
+        *,
+        display_name: str | None,
+        description: str | None,
+        at: datetime,
+        actor: str,
+    ) -> JobMetadata:
+        # A cleared field is stored as "" (not NULL), so readers can tell "cleared by an operator" from "never set"
+        # and do not fall back to the configured value.
+        ins = self._insert(job_metadata).values(
+            job_id=job_id, display_name=display_name, description=description, updated_at=at, updated_by=actor
+        )
+        changes: dict[str, Any] = {"updated_at": at, "updated_by": actor}
+        if display_name is not None:
+            changes["display_name"] = display_name
+        if description is not None:
+            changes["description"] = description
+        stmt = ins.on_conflict_do_update(index_elements=[job_metadata.c.job_id], set_=changes).returning(
+            *job_metadata.c
+        )
+        async with self._tx(write=True) as conn:
+            row = (await conn.execute(stmt)).mappings().one()
+        return _rows.to_job_metadata(row)
+
+    # -- audit -------------------------------------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        async with self._tx(write=True) as conn:
+            await conn.execute(audit.insert().values(_rows.audit_values(entry)))
+
+    async def list_audit(self, query: AuditQuery) -> Page[AuditEntry]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.job_id is not None:
+            conditions.append(audit.c.job_id == query.job_id)
+        if query.status is not None:
+            conditions.append(audit.c.status == query.status.value)
+        if query.action is not None:
+            conditions.append(audit.c.action == str(query.action))
+        page = (
+            select(audit)
+            .where(*conditions)
+            .order_by(audit.c.timestamp.desc(), audit.c.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(page)).mappings().all()
+            total = page_total(query.offset, query.limit, len(rows))
+            if total is None:
+                count = select(func.count()).select_from(audit).where(*conditions)
+                total = int((await conn.execute(count)).scalar_one())
+        return Page(items=[_rows.to_audit(r) for r in rows], total=total, limit=query.limit, offset=query.offset)

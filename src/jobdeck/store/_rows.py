@@ -1,0 +1,206 @@
+"""Row ↔ model conversion for :mod:`jobdeck.store.sql`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from jobdeck.models import (
+    ApiToken,
+    AuditEntry,
+    AuditOutcome,
+    Execution,
+    ExecutionStatus,
+    JobMetadata,
+    JobState,
+    LogLine,
+    Role,
+    TriggerKind,
+    User,
+)
+
+__all__ = [
+    "audit_values",
+    "execution_values",
+    "to_audit",
+    "to_execution",
+    "to_job_metadata",
+    "to_job_state",
+    "to_log_line",
+    "to_token",
+    "to_user",
+    "token_values",
+    "user_values",
+]
+
+
+def execution_values(execution: Execution) -> dict[str, Any]:
+    return {
+        "id": execution.id,
+        "job_id": execution.job_id,
+        "job_name": execution.job_name,
+        "status": execution.status.value,
+        "trigger": execution.trigger.value,
+        "triggered_by": execution.triggered_by,
+        "attempt": execution.attempt,
+        "retry_of": execution.retry_of,
+        "force": execution.force,
+        "scheduled_time": execution.scheduled_time,
+        "started_at": execution.started_at,
+        "updated_at": execution.updated_at,
+        "finished_at": execution.finished_at,
+        "duration": _duration(execution),
+        "kwargs": dict(execution.kwargs),
+        "return_value": execution.return_value,
+        "error_message": execution.error_message,
+        "traceback": execution.traceback,
+        "progress": execution.progress,
+        "progress_message": execution.progress_message,
+        "current_item": execution.current_item,
+        "total_items": execution.total_items,
+        "processed_items": execution.processed_items,
+        "cancel_requested": execution.cancel_requested,
+        "host": execution.host,
+        "pid": execution.pid,
+        "heartbeat_at": execution.heartbeat_at,
+    }
+
+
+def _duration(execution: Execution) -> float | None:
+    # Records inserted already terminal (missed / skipped, imports) get the same duration a close would write.
+    if execution.finished_at is None or not execution.status.is_terminal:
+        return None
+    return (execution.finished_at - execution.started_at).total_seconds()
+
+
+def to_execution(row: RowMapping) -> Execution:
+    return Execution(
+        id=row["id"],
+        job_id=row["job_id"],
+        job_name=row["job_name"],
+        status=ExecutionStatus(row["status"]),
+        scheduled_time=row["scheduled_time"],
+        started_at=row["started_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        trigger=TriggerKind(row["trigger"]),
+        triggered_by=row["triggered_by"],
+        attempt=row["attempt"],
+        retry_of=row["retry_of"],
+        force=bool(row["force"]),
+        kwargs=row["kwargs"] or {},
+        return_value=row["return_value"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        current_item=row["current_item"],
+        total_items=row["total_items"],
+        processed_items=row["processed_items"],
+        cancel_requested=bool(row["cancel_requested"]),
+        host=row["host"],
+        pid=row["pid"],
+        heartbeat_at=row["heartbeat_at"],
+    )
+
+
+def to_log_line(row: RowMapping) -> LogLine:
+    return LogLine(
+        execution_id=row["execution_id"], seq=row["seq"], at=row["at"], level=row["level"], message=row["message"]
+    )
+
+
+def to_job_state(row: RowMapping) -> JobState:
+    paused = row["paused"]
+    return JobState(
+        job_id=row["job_id"],
+        paused=None if paused is None else bool(paused),
+        schedule_override=row["schedule_override"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+def to_job_metadata(row: RowMapping) -> JobMetadata:
+    return JobMetadata(
+        job_id=row["job_id"],
+        display_name=row["display_name"],
+        description=row["description"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "timestamp": entry.timestamp,
+        "actor": entry.actor,
+        "action": str(entry.action),
+        "status": entry.status.value,
+        "job_id": entry.job_id,
+        "execution_id": entry.execution_id,
+        "error_message": entry.error_message,
+        "details": dict(entry.details),
+    }
+
+
+def to_audit(row: RowMapping) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        timestamp=row["timestamp"],
+        actor=row["actor"],
+        action=row["action"],
+        status=AuditOutcome(row["status"]),
+        job_id=row["job_id"],
+        execution_id=row["execution_id"],
+        error_message=row["error_message"],
+        details=row["details"] or {},
+    )
+
+
+def user_values(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "role": user.role.value,
+        "password_hash": user.password_hash,
+        "created_at": user.created_at,
+        "disabled": user.disabled,
+    }
+
+
+def to_user(row: RowMapping) -> User:
+    return User(
+        username=row["username"],
+        role=Role(row["role"]),
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        disabled=bool(row["disabled"]),
+    )
+
+
+def token_values(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "role": token.role.value,
+        "token_hash": token.token_hash,
+        "created_at": token.created_at,
+        "created_by": token.created_by,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+def to_token(row: RowMapping) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        token_hash=row["token_hash"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )

@@ -1,0 +1,269 @@
+"""The database schema (SQLAlchemy Core): tables, the indexes behind every list and filter, and column types.
+
+Every timestamp column is :class:`UtcDateTime`: ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL, a fixed-width UTC text
+(``2026-03-06 07:58:00.123456``) on SQLite so that text order is time order and indexes and range filters work.
+Changing anything here needs a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    literal_column,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "CLAIM_TRIGGERS",
+    "FINISHED_STATUSES",
+    "IS_RUNNING",
+    "JsonText",
+    "UtcDateTime",
+    "api_tokens",
+    "audit",
+    "execution_logs",
+    "executions",
+    "job_metadata",
+    "jobs_state",
+    "metadata",
+    "settings",
+    "users",
+]
+
+SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+CLAIM_TRIGGERS = ("schedule", "retry")
+"""Triggers whose records are keyed unique on (job_id, scheduled_time, attempt): the multi-replica claim."""
+FINISHED_STATUSES = ("success", "failed", "cancelled")
+"""Statuses of runs that actually ran to an end (the population of run-time statistics)."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime. Naive values are refused on the way in; values come back aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(26))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: jobdeck stores aware UTC only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.strftime(SQLITE_FORMAT)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.strptime(value, SQLITE_FORMAT).replace(tzinfo=UTC)
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:  # pragma: no cover - a column written outside jobdeck
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JsonText(TypeDecorator[Any]):
+    """A JSON document stored as text (portable; values that are not JSON are stored as their ``str``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+jobs_state = Table(
+    "jobs_state",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("paused", Boolean, nullable=True),
+    Column("schedule_override", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(128), nullable=True),
+)
+
+job_metadata = Table(
+    "job_metadata",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("display_name", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(128), nullable=True),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+    Column("job_name", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("triggered_by", String(128), nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("retry_of", String(64), nullable=True),
+    Column("force", Boolean, nullable=False),
+    Column("scheduled_time", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("duration", Float, nullable=True),  # seconds, finished_at - started_at, written on close
+    Column("kwargs", JsonText, nullable=True),
+    Column("return_value", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("progress", Float, nullable=True),
+    Column("progress_message", Text, nullable=True),
+    Column("current_item", Text, nullable=True),
+    Column("total_items", Integer, nullable=True),
+    Column("processed_items", Integer, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("host", String(255), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("heartbeat_at", UtcDateTime, nullable=True),
+)
+
+# Literal SQL, not bound parameters: a planner can only use a partial index when the query's own WHERE clause
+# visibly implies the index predicate, so queries on running rows use this very expression.
+IS_RUNNING = executions.c.status == literal_column("'running'")
+_CLAIMED = executions.c.trigger.in_([literal_column("'schedule'"), literal_column("'retry'")])
+
+# Lists are "newest first" = ORDER BY started_at DESC, id DESC; each filter has its own (filter…, started_at, id)
+# index so a page is an index range scan and the COUNT of a filter is an index-only count.
+Index("ix_executions_started", executions.c.started_at, executions.c.id)
+Index("ix_executions_job_started", executions.c.job_id, executions.c.started_at, executions.c.id)
+Index("ix_executions_status_started", executions.c.status, executions.c.started_at, executions.c.id)
+# duration last: the run-time average of a job's finished runs is an index-only aggregate.
+Index(
+    "ix_executions_job_status_started",
+    executions.c.job_id,
+    executions.c.status,
+    executions.c.started_at,
+    executions.c.id,
+    executions.c.duration,
+)
+Index("ix_executions_trigger_started", executions.c.trigger, executions.c.started_at, executions.c.id)
+Index("ix_executions_finished", executions.c.finished_at)  # retention
+# The claim: exactly one record per scheduled fire and attempt, whichever replica inserts first.
+Index(
+    "uq_executions_claim",
+    executions.c.job_id,
+    executions.c.scheduled_time,
+    executions.c.attempt,
+    unique=True,
+    sqlite_where=_CLAIMED,
+    postgresql_where=_CLAIMED,
+)
+# Running rows are few among millions: count_running, running_executions and the zombie sweep read only these.
+Index(
+    "ix_executions_running",
+    executions.c.job_id,
+    executions.c.started_at,
+    sqlite_where=IS_RUNNING,
+    postgresql_where=IS_RUNNING,
+)
+Index(
+    "ix_executions_running_heartbeat",
+    executions.c.heartbeat_at,
+    sqlite_where=IS_RUNNING,
+    postgresql_where=IS_RUNNING,
+)
+
+execution_logs = Table(
+    "execution_logs",
+    metadata,
+    Column("execution_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("execution_id", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("details", JsonText, nullable=True),
+)
+
+Index("ix_audit_timestamp", audit.c.timestamp, audit.c.id)
+Index("ix_audit_job_timestamp", audit.c.job_id, audit.c.timestamp, audit.c.id)
+Index("ix_audit_action_timestamp", audit.c.action, audit.c.timestamp, audit.c.id)
+Index("ix_audit_status_timestamp", audit.c.status, audit.c.timestamp, audit.c.id)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(128), nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+Index("ix_api_tokens_created", api_tokens.c.created_at, api_tokens.c.id)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+)

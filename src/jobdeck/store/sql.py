@@ -1,0 +1,393 @@
+"""SqlStore: the :class:`~jobdeck.store.base.Store` on SQLAlchemy 2 async Core, for SQLite and PostgreSQL alike.
+
+Dialect notes: SQLite runs in WAL mode with ``synchronous=NORMAL``, a busy timeout and ``BEGIN IMMEDIATE`` for
+writers (see ``_engine``); PostgreSQL upgrades the schema under an advisory lock so replicas can start together.
+Every update of an execution carries ``WHERE status = 'running'``: a terminal record never changes again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStillRunning
+from jobdeck.models import (
+    Execution,
+    ExecutionQuery,
+    ExecutionStats,
+    ExecutionStatus,
+    LogLine,
+    Page,
+    ProgressUpdate,
+)
+from jobdeck.store import _rows
+from jobdeck.store._base import page_total
+from jobdeck.store._jobs import JobsStore
+from jobdeck.store.base import Store
+from jobdeck.store.schema import (
+    FINISHED_STATUSES,
+    IS_RUNNING,
+    UtcDateTime,
+    execution_logs,
+    executions,
+)
+
+__all__ = ["SqlStore", "upgrade"]
+
+CHUNK = 1000
+"""Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
+PERCENTILE_WINDOW = 1000
+_NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
+_NOT_RUNNING = executions.c.status != literal_column("'running'")
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    # Linear interpolation between closest ranks, as PostgreSQL's percentile_cont and numpy's default.
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class SqlStore(JobsStore):
+    """The Store on a SQLite (``sqlite+aiosqlite:///path.db``) or PostgreSQL (``postgresql+asyncpg://…``) URL.
+
+    Nothing connects before :meth:`open`. A URL without the async driver gets it (``sqlite://`` → aiosqlite,
+    ``postgresql://`` → asyncpg).
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+
+    def _duration_until(self, finished_at: datetime) -> ColumnElement[float]:
+        """``finished_at - started_at`` in seconds, computed by the database for the row being updated."""
+        finished = literal(finished_at, UtcDateTime())
+        started = executions.c.started_at
+        if self.dialect == "postgresql":
+            return cast(extract("epoch", finished - started), Float)
+        # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime('%s') plus the microsecond digits,
+        # exact where julianday() would round to milliseconds.
+        whole = cast(func.strftime("%s", func.substr(finished, 1, 19)), Integer) - cast(
+            func.strftime("%s", func.substr(started, 1, 19)), Integer
+        )
+        micros = cast(func.substr(finished, 21), Integer) - cast(func.substr(started, 21), Integer)
+        return cast(whole, Float) + micros / 1_000_000.0
+
+    # -- executions --------------------------------------------------------------------------------------------
+
+    async def insert_execution(self, execution: Execution) -> bool:
+        # ON CONFLICT DO NOTHING against uq_executions_claim (partial: schedule / retry triggers only).
+        stmt = (
+            self._insert(executions)
+            .values(_rows.execution_values(execution))
+            .on_conflict_do_nothing()
+            .returning(executions.c.id)
+        )
+        async with self._tx(write=True) as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        async with self._tx() as conn:
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return _rows.to_execution(row)
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.job_id is not None:
+            conditions.append(executions.c.job_id == query.job_id)
+        if query.status is not None:
+            conditions.append(executions.c.status == query.status.value)
+        if query.is_manual is not None:
+            manual = executions.c.trigger == "manual"
+            conditions.append(manual if query.is_manual else ~manual)
+        if query.since is not None:
+            conditions.append(executions.c.started_at >= query.since)
+        if query.until is not None:
+            conditions.append(executions.c.started_at < query.until)
+        page = select(executions).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit).offset(query.offset)
+        async with self._tx() as conn:
+            rows = (await conn.execute(page)).mappings().all()
+            total = page_total(query.offset, query.limit, len(rows))
+            if total is None:
+                count = select(func.count()).select_from(executions).where(*conditions)
+                total = int((await conn.execute(count)).scalar_one())
+        return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+
+    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
+        stmt = select(executions).where(IS_RUNNING)
+        if job_id is not None:
+            stmt = stmt.where(executions.c.job_id == job_id)
+        if host is not None:
+            stmt = stmt.where(executions.c.host == host)
+        stmt = stmt.order_by(executions.c.started_at, executions.c.id)
+        async with self._tx() as conn:
+            return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def count_running(self) -> dict[str, int]:
+        stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
+        async with self._tx() as conn:
+            return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
+
+    async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        if not updates:
+            return
+        c = executions.c
+        # One statement for every update (executemany): a None parameter keeps the column as it is.
+        stmt = (
+            update(executions)
+            .where(c.id == bindparam("_id"), IS_RUNNING)
+            .values(
+                progress=func.coalesce(bindparam("_progress", type_=Float()), c.progress),
+                progress_message=func.coalesce(
+                    bindparam("_message", type_=c.progress_message.type), c.progress_message
+                ),
+                current_item=func.coalesce(bindparam("_item", type_=c.current_item.type), c.current_item),
+                total_items=func.coalesce(bindparam("_total", type_=Integer()), c.total_items),
+                processed_items=func.coalesce(bindparam("_processed", type_=Integer()), c.processed_items),
+                updated_at=bindparam("_at", type_=UtcDateTime()),
+            )
+        )
+        params = [
+            {
+                "_id": u.execution_id,
+                "_progress": u.progress,
+                "_message": u.message,
+                "_item": u.current_item,
+                "_total": u.total_items,
+                "_processed": u.processed_items,
+                "_at": u.at,
+            }
+            for u in updates
+        ]
+        async with self._tx(write=True) as conn:
+            await conn.execute(stmt, params)
+
+    async def heartbeat(self, execution_ids: Sequence[str], at: datetime) -> None:
+        if not execution_ids:
+            return
+        async with self._tx(write=True) as conn:
+            for chunk in _chunks(execution_ids):
+                await conn.execute(
+                    update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(heartbeat_at=at)
+                )
+
+    async def request_cancel(self, execution_id: str, at: datetime) -> Execution:
+        stmt = (
+            update(executions)
+            .where(executions.c.id == execution_id, IS_RUNNING)
+            .values(cancel_requested=True, updated_at=at)
+            .returning(*executions.c)
+        )
+        async with self._tx(write=True) as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+            if row is not None:
+                return _rows.to_execution(row)
+            status = (await conn.execute(select(executions.c.status).where(executions.c.id == execution_id))).scalar()
+        if status is None:
+            raise ExecutionNotFound(execution_id)
+        raise ExecutionNotRunning(execution_id, status)
+
+    async def is_cancel_requested(self, execution_id: str) -> bool:
+        stmt = select(executions.c.cancel_requested).where(executions.c.id == execution_id)
+        async with self._tx() as conn:
+            return bool((await conn.execute(stmt)).scalar())
+
+    async def close_execution(
+        self,
+        execution_id: str,
+        *,
+        status: ExecutionStatus,
+        finished_at: datetime,
+        return_value: str | None = None,
+        error_message: str | None = None,
+        traceback: str | None = None,
+    ) -> bool:
+        if not status.is_terminal:
+            raise ValueError("close_execution needs a terminal status")
+        stmt = (
+            update(executions)
+            .where(executions.c.id == execution_id, IS_RUNNING)
+            .values(
+                status=status.value,
+                finished_at=finished_at,
+                updated_at=finished_at,
+                duration=self._duration_until(finished_at),
+                return_value=return_value,
+                error_message=error_message,
+                traceback=traceback,
+            )
+        )
+        async with self._tx(write=True) as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
+    async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
+        closed = 0
+        if not execution_ids:
+            return closed
+        values = {
+            "status": ExecutionStatus.FAILED.value,
+            "finished_at": finished_at,
+            "updated_at": finished_at,
+            "duration": self._duration_until(finished_at),
+            "error_message": message,
+        }
+        async with self._tx(write=True) as conn:
+            for chunk in _chunks(execution_ids):
+                stmt = update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(values)
+                closed += (await conn.execute(stmt)).rowcount
+        return closed
+
+    async def stale_executions(self, *, heartbeat_before: datetime) -> list[Execution]:
+        last_sign = func.coalesce(executions.c.heartbeat_at, executions.c.started_at)
+        stmt = (
+            select(executions)
+            .where(IS_RUNNING, last_sign < heartbeat_before)
+            .order_by(executions.c.started_at, executions.c.id)
+        )
+        async with self._tx() as conn:
+            return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def delete_execution(self, execution_id: str) -> None:
+        async with self._tx(write=True) as conn:
+            status = (await conn.execute(select(executions.c.status).where(executions.c.id == execution_id))).scalar()
+            if status is None:
+                raise ExecutionNotFound(execution_id)
+            if status == ExecutionStatus.RUNNING.value:
+                raise ExecutionStillRunning(execution_id)
+            await conn.execute(execution_logs.delete().where(execution_logs.c.execution_id == execution_id))
+            await conn.execute(executions.delete().where(executions.c.id == execution_id, _NOT_RUNNING))
+
+    async def execution_stats(self, job_id: str) -> ExecutionStats:
+        c = executions.c
+        of_job = c.job_id == job_id
+        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), c.duration.is_not(None))
+        counts_stmt = select(c.status, func.count()).where(of_job).group_by(c.status)
+        # The average covers every finished run; p50 / p95 come from the durations of the newest
+        # PERCENTILE_WINDOW finished runs, sorted here: cheap and portable (SQLite has no percentile_cont).
+        avg_stmt = select(func.avg(c.duration)).where(finished)
+        recent_stmt = select(c.duration).where(finished).order_by(*_NEWEST_FIRST).limit(PERCENTILE_WINDOW)
+        last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
+        async with self._tx() as conn:
+            counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
+            average = (await conn.execute(avg_stmt)).scalar()
+            durations = sorted(float(d) for d in (await conn.execute(recent_stmt)).scalars())
+            last = (await conn.execute(last_stmt)).mappings().first()
+        return ExecutionStats(
+            total=sum(counts.values()),
+            **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
+            avg_execution_time=None if average is None else float(average),
+            p50_execution_time=_percentile(durations, 0.50) if durations else None,
+            p95_execution_time=_percentile(durations, 0.95) if durations else None,
+            last_execution=None if last is None else _rows.to_execution(last),
+        )
+
+    async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
+        # Every status is present (0 when none), so callers can render the whole breakdown.
+        # SQLite (no planner statistics) would walk the whole status index to get the groups in order; a unary
+        # "+" on the grouping key rules that index out, so it range-scans the recent rows by started_at instead.
+        key = literal_column("+executions.status") if self.dialect == "sqlite" else executions.c.status
+        stmt = select(executions.c.status, func.count()).where(executions.c.started_at >= since).group_by(key)
+        async with self._tx() as conn:
+            found = {status: int(n) for status, n in await conn.execute(stmt)}
+        return {status: found.get(status.value, 0) for status in ExecutionStatus}
+
+    async def last_executions(self) -> dict[str, Execution]:
+        # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
+        # (one index probe per job, not a scan of every execution), then take each job's newest row.
+        e1, e2 = executions.alias("e1"), executions.alias("e2")
+        jobs = select(func.min(e1.c.job_id).label("job_id")).cte("jobs", recursive=True)
+        following = select(func.min(e2.c.job_id)).where(e2.c.job_id > jobs.c.job_id).scalar_subquery()
+        jobs = jobs.union_all(select(following).where(jobs.c.job_id.is_not(None)))
+        e3 = executions.alias("e3")
+        newest = (
+            select(e3.c.id)
+            .where(e3.c.job_id == jobs.c.job_id)
+            .order_by(e3.c.started_at.desc(), e3.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
+        async with self._tx() as conn:
+            return {row["job_id"]: _rows.to_execution(row) for row in (await conn.execute(stmt)).mappings()}
+
+    async def prune_executions(self, *, finished_before: datetime) -> int:
+        # In batches, each its own short transaction, so a large clean-up never holds SQLite's write lock for long.
+        c = executions.c
+        old = and_(
+            _NOT_RUNNING,
+            or_(c.finished_at < finished_before, and_(c.finished_at.is_(None), c.started_at < finished_before)),
+        )
+        pruned = 0
+        while True:
+            async with self._tx(write=True) as conn:
+                ids = list((await conn.execute(select(c.id).where(old).limit(CHUNK))).scalars())
+                if ids:
+                    await conn.execute(execution_logs.delete().where(execution_logs.c.execution_id.in_(ids)))
+                    await conn.execute(executions.delete().where(c.id.in_(ids)))
+            pruned += len(ids)
+            if len(ids) < CHUNK:
+                return pruned
+
+    # -- execution logs ----------------------------------------------------------------------------------------
+
+    async def append_log(self, lines: Sequence[LogLine]) -> None:
+        if not lines:
+            return
+        rows = [
+            {"execution_id": ln.execution_id, "seq": ln.seq, "at": ln.at, "level": ln.level, "message": ln.message}
+            for ln in lines
+        ]
+        async with self._tx(write=True) as conn:
+            # A line written twice (a retried flush) is kept once.
+            await conn.execute(self._insert(execution_logs).on_conflict_do_nothing(), rows)
+
+    async def read_log(self, execution_id: str, *, after: int = 0, limit: int = 200) -> list[LogLine]:
+        stmt = select(execution_logs).where(execution_logs.c.execution_id == execution_id)
+        if after > 0:
+            stmt = stmt.where(execution_logs.c.seq > after).order_by(execution_logs.c.seq).limit(limit)
+        else:
+            stmt = stmt.order_by(execution_logs.c.seq.desc()).limit(limit)
+        async with self._tx() as conn:
+            lines = [_rows.to_log_line(r) for r in (await conn.execute(stmt)).mappings()]
+        return lines if after > 0 else lines[::-1]
+
+
+async def upgrade(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema (``jobdeck db upgrade``).
+
+    :raises StoreUnavailable: the database cannot be reached
+    :raises ConfigError: the URL is not a SQLite or PostgreSQL URL
+    """
+    store = SqlStore(url)
+    try:
+        await store.open()
+    finally:
+        await store.close()
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_protocol(store: SqlStore) -> Store:
+        return store  # mypy proves SqlStore satisfies Store

@@ -1,0 +1,118 @@
+"""Opening, migrating and failing to reach the store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from jobdeck.errors import ConfigError, StoreUnavailable
+from jobdeck.store import SqlStore, upgrade
+from jobdeck.store.migrations import VERSION_TABLE
+from jobdeck.store.schema import metadata
+
+
+async def test_open_creates_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "jobdeck.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{path}")
+    await store.open()
+    await store.close()
+    assert path.is_file()
+
+
+async def test_sqlite_files_are_switched_to_wal_mode(tmp_path: Path) -> None:
+    await upgrade(f"sqlite:///{tmp_path / 'wal.db'}")  # the async driver is filled in
+    with closing(sqlite3.connect(tmp_path / "wal.db")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_an_in_memory_sqlite_store_works() -> None:
+    store = SqlStore("sqlite+aiosqlite://")
+    await store.open()
+    try:
+        assert await store.set_setting_if_absent("k", "v") == "v"
+        assert await asyncio.gather(*(store.get_setting("k") for _ in range(5))) == ["v"] * 5
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_database_raises_store_unavailable_without_the_password() -> None:
+    store = SqlStore("postgresql+asyncpg://postgres:hunter2@127.0.0.1:1/jobdeck")
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.open()
+    assert "127.0.0.1:1" in caught.value.message
+    assert "hunter2" not in caught.value.message
+    await store.close()
+
+
+async def test_a_sqlite_file_that_cannot_be_created_raises_store_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreUnavailable):
+        await upgrade(f"sqlite+aiosqlite:///{tmp_path / 'file' / 'jobdeck.db'}")
+
+
+def test_a_url_of_another_database_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        SqlStore("mysql://user:pw@localhost/db")
+    with pytest.raises(ConfigError) as caught:
+        SqlStore("::not a url hunter2::")
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_a_closed_store_reports_unavailable(store_url: str) -> None:
+    store = SqlStore(store_url)
+    await store.open()
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.get_setting("anything")
+
+
+async def test_concurrent_first_starts_upgrade_once_and_all_succeed(blank_url: str) -> None:
+    stores = [SqlStore(blank_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        assert await stores[0].set_setting_if_absent("k", "v") == "v"
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_migrations_build_exactly_the_declared_schema(blank_url: str) -> None:
+    await upgrade(blank_url)
+    await upgrade(blank_url)  # idempotent
+    engine = create_async_engine(blank_url)
+
+    def differences(conn: Connection) -> list[object]:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_restart_is_survived_and_a_dropped_database_is_unavailable(
+    blank_postgres_url: str, postgres_admin: Callable[..., Awaitable[None]]
+) -> None:
+    name = make_url(blank_postgres_url).database
+    store = SqlStore(blank_postgres_url)
+    try:
+        await store.open()
+        await store.set_setting_if_absent("k", "v")
+        await postgres_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        assert await store.get_setting("k") == "v"  # the pool replaced the connections a restart would kill
+        await postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+        with pytest.raises(StoreUnavailable):
+            await store.get_setting("k")
+    finally:
+        await store.close()
