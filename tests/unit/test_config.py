@@ -224,7 +224,7 @@ VALID = """
 
     [[jobs]]
     id = "quotes_sync"
-    func = "demo_jobs:sync_quotes"
+    func = "config_test_jobs:sync_quotes"
     schedule = "*/5 9-15 * * 1-5"
     display_name = "Quotes sync"
     description = "Real-time quotes every 5 minutes in trading hours"
@@ -240,7 +240,7 @@ VALID = """
 
     [[jobs]]
     id = "nightly.report-v2"
-    func = "demo_jobs:Reports.nightly"
+    func = "config_test_jobs:Reports.nightly"
     schedule = "23:30"
     timezone = "Europe/Berlin"
     misfire_grace = 15
@@ -264,7 +264,7 @@ DEMO_JOBS = """
 
 
 def test_valid_jobs_file(tmp_path: Path) -> None:
-    write(tmp_path, "demo_jobs.py", DEMO_JOBS)
+    write(tmp_path, "config_test_jobs.py", DEMO_JOBS)
     path = write(tmp_path, "jobs.toml", VALID)
     loaded = load_jobs_file(path, default_timezone="UTC")
     assert isinstance(loaded, JobsFile)
@@ -273,9 +273,9 @@ def test_valid_jobs_file(tmp_path: Path) -> None:
     assert [job.id for job in loaded.jobs] == ["quotes_sync", "nightly.report-v2"]  # the disabled job is left out
 
     quotes, nightly = loaded.jobs
-    demo_jobs = sys.modules["demo_jobs"]
-    assert quotes.function is demo_jobs.sync_quotes
-    assert quotes.func == "demo_jobs:sync_quotes"
+    config_test_jobs = sys.modules["config_test_jobs"]
+    assert quotes.function is config_test_jobs.sync_quotes
+    assert quotes.func == "config_test_jobs:sync_quotes"
     assert quotes.kind is JobKind.PYTHON
     assert quotes.schedule.kind is ScheduleKind.CRON
     assert quotes.timezone == quotes.schedule.timezone == "Asia/Shanghai"  # from [scheduler]
@@ -294,7 +294,7 @@ def test_valid_jobs_file(tmp_path: Path) -> None:
         5.0,
     )
 
-    assert nightly.function is demo_jobs.Reports.nightly
+    assert nightly.function is config_test_jobs.Reports.nightly
     assert nightly.timezone == nightly.schedule.timezone == "Europe/Berlin"
     assert nightly.schedule.kind is ScheduleKind.DAILY
     assert nightly.misfire_grace == 15.0

@@ -247,4 +247,3 @@ class Store(Protocol):
         """Store ``value`` under ``key`` unless some value is already there; returns the value that is stored
         (so concurrent first starts agree on one)."""
         ...
-

@@ -1,0 +1,5 @@
+"""python -m jobdeck"""
+
+from jobdeck.cli import main
+
+main()

@@ -1,0 +1,205 @@
+"""``JobDeck`` — the embeddable facade — and ``create_app`` for the standalone server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+
+from jobdeck import __version__
+from jobdeck.api.deps import current_principal
+from jobdeck.api.envelope import RequestIdMiddleware, install_error_handlers
+from jobdeck.api.routes import auth as auth_routes
+from jobdeck.api.routes import scheduler as scheduler_routes
+from jobdeck.api.routes import system as system_routes
+from jobdeck.clock import Clock
+from jobdeck.config import Settings, load_jobs_file
+from jobdeck.errors import ConfigError, JobdeckError
+from jobdeck.models import JobSpec
+from jobdeck.runtime import Runtime
+from jobdeck.schedules import parse_duration, parse_schedule
+
+__all__ = ["JobDeck", "create_app"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_JOB_OPTIONS = {
+    "display_name", "description", "tags", "kwargs", "timezone", "paused", "max_instances", "coalesce",
+    "misfire_grace", "timeout", "retries", "retry_backoff", "jitter",
+}  # fmt: skip
+_DURATION_OPTIONS = {"misfire_grace", "timeout", "retry_backoff", "jitter"}
+
+
+class JobDeck:
+    """jobdeck inside any FastAPI app: register jobs, add the lifespan, include the router.
+
+    ::
+
+        deck = JobDeck.from_env()
+
+        @deck.job("daily_report", schedule="18:00")
+        async def daily_report(ctx: JobContext) -> None: ...
+
+        app = FastAPI(lifespan=deck.lifespan)
+        app.include_router(deck.api_router)
+    """
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self._clock = clock
+        self._specs: dict[str, JobSpec] = {}
+        self._auth_dependency: Callable[..., Any] | None = None
+        self._runtime: Runtime | None = None
+
+    @classmethod
+    def from_env(cls) -> JobDeck:
+        """Settings from ``JOBDECK_*`` variables (and ``.env``); the jobs file of ``JOBDECK_JOBS_FILE`` if set."""
+        deck = cls(Settings())
+        if deck.settings.jobs_file is not None:
+            deck.load_jobs_file(deck.settings.jobs_file)
+        return deck
+
+    # -- registration ----------------------------------------------------------------------------------------
+
+    def job(self, job_id: str, *, schedule: str, **options: Any) -> Callable[[F], F]:
+        """Register the decorated function as a job. Options are the jobs file's keys (``display_name`` …).
+
+        :raises ConfigError: a bad id, schedule or option — at decoration time, before anything starts
+        """
+
+        def register(function: F) -> F:
+            self.add_job(self._spec_for(function, job_id, schedule, options))
+            return function
+
+        return register
+
+    def _spec_for(self, function: Callable[..., Any], job_id: str, schedule: str, options: dict[str, Any]) -> JobSpec:
+        unknown = set(options) - _JOB_OPTIONS
+        if unknown:
+            raise ConfigError(f"unknown option(s) {sorted(unknown)}", job_id=job_id, field=sorted(unknown)[0])
+        values = dict(options)
+        for name in _DURATION_OPTIONS & values.keys():
+            if values[name] is not None:
+                try:
+                    values[name] = parse_duration(values[name], field=name)
+                except ValueError as exc:
+                    # parse_duration's message already starts with the field's name.
+                    raise ConfigError(str(exc), job_id=job_id) from None
+        values.setdefault("misfire_grace", self.settings.misfire_grace)
+        values["tags"] = tuple(values.get("tags", ()))
+        timezone = str(values.pop("timezone", self.settings.timezone))
+        try:
+            parsed = parse_schedule(schedule, timezone=timezone)
+        except JobdeckError as exc:
+            raise ConfigError(exc.message, job_id=job_id, field="schedule") from None
+        return JobSpec(
+            id=job_id,
+            func=f"{function.__module__}:{function.__qualname__}",
+            function=function,
+            schedule=parsed,
+            timezone=timezone,
+            **values,
+        )
+
+    def add_job(self, spec: JobSpec) -> None:
+        """Register a job built elsewhere (e.g. from a jobs file).
+
+        :raises ConfigError: another job has the same id
+        """
+        if spec.id in self._specs:
+            raise ConfigError("a job with this id is already registered", job_id=spec.id, field="id")
+        if self._runtime is not None:
+            raise ConfigError("jobs must be registered before jobdeck starts", job_id=spec.id)
+        self._specs[spec.id] = spec
+
+    def load_jobs_file(self, path: str | Path) -> None:
+        """Register every enabled job of a TOML jobs file; its ``[scheduler]`` table overrides the settings.
+
+        :raises ConfigError: naming the file, the job and the field of every problem
+        """
+        jobs_file = load_jobs_file(
+            Path(path), default_timezone=self.settings.timezone, default_misfire_grace=self.settings.misfire_grace
+        )
+        self.settings = self.settings.with_overrides(jobs_file.scheduler, source=str(jobs_file.path))
+        for spec in jobs_file.jobs:
+            self.add_job(spec)
+
+    @property
+    def specs(self) -> tuple[JobSpec, ...]:
+        return tuple(self._specs.values())
+
+    def use_auth(self, dependency: Callable[..., Any]) -> None:
+        """Use the host app's own current-user dependency; it must return a :class:`jobdeck.Principal`."""
+        self._auth_dependency = dependency
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        """The started runtime (store, engine, service).
+
+        :raises RuntimeError: jobdeck has not been started by its lifespan yet
+        """
+        if self._runtime is None:
+            raise RuntimeError("jobdeck is not running: use JobDeck.lifespan as (part of) the app's lifespan")
+        return self._runtime
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Start jobdeck with the app and stop it (gracefully) with it."""
+        self._runtime = await Runtime.start(self.settings, self.specs, clock=self._clock)
+        app.state.jobdeck = self._runtime
+        if self._auth_dependency is not None:
+            app.dependency_overrides[current_principal] = self._auth_dependency
+        try:
+            yield
+        finally:
+            runtime, self._runtime = self._runtime, None
+            await runtime.stop()
+
+    @property
+    def api_router(self) -> APIRouter:
+        """``/api/scheduler/*`` and ``/api/auth/*``, answering in the envelope even inside a host app."""
+        router = APIRouter()
+        router.include_router(scheduler_routes.router)
+        router.include_router(auth_routes.router)
+        return router
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    jobs_file: str | Path | None = None,
+    clock: Clock | None = None,
+    deck: JobDeck | None = None,
+) -> FastAPI:
+    """The standalone jobdeck server: API, probes, and the jobs of ``jobs_file`` (or ``settings.jobs_file``).
+
+    Pass ``deck`` to serve a JobDeck whose jobs were registered in code (``settings`` and ``clock`` are then its).
+    """
+    if deck is None:
+        deck = JobDeck(settings, clock=clock)
+        path = jobs_file if jobs_file is not None else deck.settings.jobs_file
+        if path is not None:
+            deck.load_jobs_file(path)
+    app = FastAPI(
+        title="jobdeck",
+        version=__version__,
+        description="A control plane for scheduled jobs: run, record, see and steer every execution.",
+        lifespan=deck.lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(deck.api_router)
+    app.include_router(system_routes.router)
+    app.state.deck = deck
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

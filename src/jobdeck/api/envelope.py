@@ -1,0 +1,202 @@
+"""The response envelope, and the single place that maps errors to HTTP status codes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobdeck.errors import AuthError, Forbidden, InvalidInput, InvalidState, JobdeckError, NotFound, StoreUnavailable
+
+__all__ = [
+    "STATUS_BY_ERROR",
+    "Envelope",
+    "ErrorEnvelope",
+    "RequestIdMiddleware",
+    "handle_error",
+    "install_error_handlers",
+    "ok",
+    "status_for",
+]
+
+log = logging.getLogger("jobdeck.api")
+
+T = TypeVar("T")
+
+STATUS_BY_ERROR: dict[type[JobdeckError], int] = {
+    NotFound: 404,
+    InvalidState: 409,
+    InvalidInput: 422,
+    AuthError: 401,
+    Forbidden: 403,
+    StoreUnavailable: 503,
+}
+
+_REASONS = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+class Envelope(BaseModel, Generic[T]):
+    """Every successful response: ``{success, data, message, timestamp, request_id}``."""
+
+    success: bool = True
+    data: T
+    message: str = ""
+    timestamp: datetime
+    request_id: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorData(BaseModel):
+    errors: list[FieldError] | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error response: the envelope with ``success: false``, a machine-readable ``code`` and ``detail``."""
+
+    success: bool = False
+    data: ErrorData | None = None
+    message: str
+    detail: str = Field(description="The same as message, for clients written for FastAPI's defaults")
+    code: str
+    timestamp: datetime
+    request_id: str
+
+
+def status_for(error: JobdeckError) -> int:
+    """The HTTP status of a jobdeck error: the entry of its nearest class in STATUS_BY_ERROR."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def request_id_of(request: Request) -> str:
+    """The request's id: set by RequestIdMiddleware, or made here when jobdeck is embedded without it."""
+    request_id = request.scope.get("jobdeck.request_id")
+    if request_id is None:
+        request_id = request.scope["jobdeck.request_id"] = secrets.token_hex(8)
+    return str(request_id)
+
+
+def ok(request: Request, data: Any = None, message: str = "") -> dict[str, Any]:
+    """A success envelope for the route's response model to validate and render."""
+    return {
+        "success": True,
+        "data": data,
+        "message": message,
+        "timestamp": datetime.now(UTC),
+        "request_id": request_id_of(request),
+    }
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, data: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {
+        "success": False,
+        "data": data,
+        "message": message,
+        "detail": message,
+        "code": code,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "request_id": request_id_of(request),
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+async def _on_jobdeck_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobdeckError)
+    status = status_for(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    data = None
+    if isinstance(exc, InvalidInput) and exc.field:
+        data = {"errors": [{"field": exc.field, "message": exc.message, "type": exc.code}]}
+    return error_response(request, status, exc.code, exc.message, data)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        field = _field_name(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            field = "body"
+        errors.append({"field": field, "message": str(err.get("msg", "invalid")), "type": str(err.get("type", ""))})
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return error_response(request, 422, "validation_error", f"Invalid request: {summary}", {"errors": errors})
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _REASONS.get(exc.status_code, "http_error")
+    return error_response(request, exc.status_code, code, str(exc.detail))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id_of(request))
+    return error_response(request, 500, "internal_error", "Internal server error; the request id is in the server log")
+
+
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+    """The error envelope for any exception, with the status its class maps to."""
+    if isinstance(exc, JobdeckError):
+        return await _on_jobdeck_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _on_validation_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await _on_http_error(request, exc)
+    return await _on_unexpected(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error through the envelope; nothing but the envelope ever reaches a client."""
+    app.add_exception_handler(JobdeckError, _on_jobdeck_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the caller's ``X-Request-ID`` when sane) and echoes it in the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        scope["jobdeck.request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,380 @@
+"""Pydantic models of the HTTP edge: request bodies and response ``data`` shapes, built from domain objects.
+
+Field names keep the original system's (``_id``, ``timestamp``, ``misfire_grace_time`` …) so its clients work.
+Every datetime is rendered in the display timezone, with its offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobdeck.models import AuditEntry, Execution, ExecutionStats, LogLine, Principal
+from jobdeck.service import HealthReport, JobSummary, SchedulerStats
+
+__all__ = [
+    "AuditOut",
+    "AuditPage",
+    "ExecutionDetailOut",
+    "ExecutionOut",
+    "ExecutionPage",
+    "ExecutionStatsOut",
+    "HealthOut",
+    "JobDetailOut",
+    "JobOut",
+    "LoginIn",
+    "MetadataIn",
+    "ScheduleIn",
+    "StatsOut",
+    "TokenOut",
+    "TriggerIn",
+    "UserOut",
+]
+
+
+def _local(value: datetime | None, tz: tzinfo) -> datetime | None:
+    return None if value is None else value.astimezone(tz)
+
+
+# -- requests ------------------------------------------------------------------------------------------------
+
+
+class TriggerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kwargs: dict[str, Any] | None = Field(default=None, description="Keyword arguments for this run only")
+
+
+class MetadataIn(BaseModel):
+    display_name: str | None = Field(default=None, max_length=200, description='"" clears the field; null leaves it')
+    description: str | None = Field(default=None, max_length=2000, description='"" clears the field; null leaves it')
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schedule: str = Field(min_length=1, max_length=200, examples=["*/5 9-15 * * 1-5", "18:00", "every 5m"])
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+# -- responses -----------------------------------------------------------------------------------------------
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    display_name: str | None
+    description: str | None
+    trigger: str
+    schedule: str
+    configured_schedule: str
+    schedule_overridden: bool
+    timezone: str
+    next_run_time: datetime | None
+    paused: bool
+    tags: list[str]
+    kind: str
+    running: int
+
+    @classmethod
+    def of(cls, job: JobSummary, tz: tzinfo) -> JobOut:
+        return cls(**_job_fields(job, tz))
+
+
+def _job_fields(job: JobSummary, tz: tzinfo) -> dict[str, Any]:
+    spec = job.spec
+    return {
+        "id": spec.id,
+        "name": spec.func.rpartition(":")[2] or spec.id,
+        "display_name": job.display_name,
+        "description": job.description,
+        "trigger": f"{spec.schedule.kind.value}[{job.schedule}]",
+        "schedule": job.schedule,
+        "configured_schedule": job.configured_schedule,
+        "schedule_overridden": job.schedule_overridden,
+        "timezone": spec.timezone,
+        "next_run_time": _local(job.next_run_time, tz),
+        "paused": job.paused,
+        "tags": list(spec.tags),
+        "kind": spec.kind.value,
+        "running": job.running,
+    }
+
+
+class JobDetailOut(JobOut):
+    # extra="forbid" also keeps pydantic's mypy plugin from adding **kwargs, which clashes with the field.
+    model_config = ConfigDict(extra="forbid")
+
+    func: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    misfire_grace_time: float
+    max_instances: int
+    coalesce: bool
+    timeout: float | None
+    retries: int
+    next_run_times: list[datetime]
+
+    @classmethod
+    def of(cls, job: JobSummary, tz: tzinfo) -> JobDetailOut:
+        spec = job.spec
+        return cls(
+            **_job_fields(job, tz),
+            func=spec.func,
+            args=[],
+            kwargs=dict(spec.kwargs),
+            misfire_grace_time=spec.misfire_grace,
+            max_instances=spec.max_instances,
+            coalesce=spec.coalesce,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            next_run_times=[t.astimezone(tz) for t in job.next_run_times],
+        )
+
+
+class ExecutionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    id: str
+    legacy_id: str = Field(serialization_alias="_id", validation_alias="_id", description="Same as id, for old clients")
+    job_id: str
+    job_name: str
+    status: str
+    scheduled_time: datetime
+    timestamp: datetime = Field(description="When the run started (= started_at)")
+    started_at: datetime
+    finished_at: datetime | None
+    updated_at: datetime
+    execution_time: float | None = Field(description="Seconds from start to finish; null while running")
+    delay: float | None = Field(description="Seconds from the scheduled time to the start")
+    is_manual: bool
+    triggered_by: str | None
+    trigger: str
+    attempt: int
+    retry_of: str | None
+    force: bool
+    kwargs: dict[str, Any]
+    return_value: str | None
+    error_message: str | None
+    traceback: str | None
+    progress: float | None
+    progress_message: str | None
+    current_item: str | None
+    total_items: int | None
+    processed_items: int | None
+    cancel_requested: bool
+    host: str | None
+    pid: int | None
+    heartbeat_at: datetime | None
+
+    @classmethod
+    def of(cls, e: Execution, tz: tzinfo) -> ExecutionOut:
+        return cls(**_execution_fields(e, tz))
+
+
+def _execution_fields(e: Execution, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "legacy_id": e.id,
+        "job_id": e.job_id,
+        "job_name": e.job_name,
+        "status": e.status.value,
+        "scheduled_time": e.scheduled_time.astimezone(tz),
+        "timestamp": e.started_at.astimezone(tz),
+        "started_at": e.started_at.astimezone(tz),
+        "finished_at": _local(e.finished_at, tz),
+        "updated_at": e.updated_at.astimezone(tz),
+        "execution_time": e.execution_time,
+        "delay": e.delay,
+        "is_manual": e.is_manual,
+        "triggered_by": e.triggered_by,
+        "trigger": e.trigger.value,
+        "attempt": e.attempt,
+        "retry_of": e.retry_of,
+        "force": e.force,
+        "kwargs": dict(e.kwargs),
+        "return_value": e.return_value,
+        "error_message": e.error_message,
+        "traceback": e.traceback,
+        "progress": e.progress,
+        "progress_message": e.progress_message,
+        "current_item": e.current_item,
+        "total_items": e.total_items,
+        "processed_items": e.processed_items,
+        "cancel_requested": e.cancel_requested,
+        "host": e.host,
+        "pid": e.pid,
+        "heartbeat_at": _local(e.heartbeat_at, tz),
+    }
+
+
+class LogLineOut(BaseModel):
+    seq: int
+    at: datetime
+    level: str
+    message: str
+
+
+class ExecutionDetailOut(ExecutionOut):
+    log: list[LogLineOut] = Field(description="The tail of the run's log, oldest first")
+
+    @classmethod
+    def with_log(cls, e: Execution, lines: list[LogLine], tz: tzinfo) -> ExecutionDetailOut:
+        log = [LogLineOut(seq=ln.seq, at=ln.at.astimezone(tz), level=ln.level, message=ln.message) for ln in lines]
+        return cls(**_execution_fields(e, tz), log=log)
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class LastExecutionOut(BaseModel):
+    status: str
+    timestamp: datetime
+    execution_time: float | None
+
+
+class ExecutionStatsOut(BaseModel):
+    job_id: str
+    total: int
+    success: int
+    failed: int
+    missed: int
+    cancelled: int
+    skipped: int
+    running: int
+    success_rate: float = Field(description="Percent of finished runs that succeeded")
+    avg_execution_time: float | None
+    p50_execution_time: float | None
+    p95_execution_time: float | None
+    last_execution: LastExecutionOut | None
+
+    @classmethod
+    def of(cls, job_id: str, s: ExecutionStats, tz: tzinfo) -> ExecutionStatsOut:
+        last = s.last_execution
+        return cls(
+            job_id=job_id,
+            total=s.total,
+            success=s.success,
+            failed=s.failed,
+            missed=s.missed,
+            cancelled=s.cancelled,
+            skipped=s.skipped,
+            running=s.running,
+            success_rate=s.success_rate,
+            avg_execution_time=s.avg_execution_time,
+            p50_execution_time=s.p50_execution_time,
+            p95_execution_time=s.p95_execution_time,
+            last_execution=None
+            if last is None
+            else LastExecutionOut(
+                status=last.status.value, timestamp=last.started_at.astimezone(tz), execution_time=last.execution_time
+            ),
+        )
+
+
+class AuditOut(BaseModel):
+    id: str
+    timestamp: datetime
+    actor: str
+    action: str
+    job_id: str | None
+    execution_id: str | None
+    status: str
+    error_message: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, a: AuditEntry, tz: tzinfo) -> AuditOut:
+        return cls(
+            id=a.id,
+            timestamp=a.timestamp.astimezone(tz),
+            actor=a.actor,
+            action=a.action,
+            job_id=a.job_id,
+            execution_id=a.execution_id,
+            status=a.status.value,
+            error_message=a.error_message,
+            details=dict(a.details),
+        )
+
+
+class AuditPage(BaseModel):
+    history: list[AuditOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StatsOut(BaseModel):
+    total_jobs: int
+    running_jobs: int = Field(description="Jobs that are not paused")
+    paused_jobs: int
+    executing: int = Field(description="Executions running now")
+    scheduler_running: bool
+    scheduler_state: str
+    executions_24h: dict[str, int]
+
+    @classmethod
+    def of(cls, s: SchedulerStats) -> StatsOut:
+        return cls(
+            total_jobs=s.total_jobs,
+            running_jobs=s.running_jobs,
+            paused_jobs=s.paused_jobs,
+            executing=s.executing,
+            scheduler_running=s.scheduler_running,
+            scheduler_state=s.scheduler_state,
+            executions_24h=dict(s.executions_24h),
+        )
+
+
+class StoreHealthOut(BaseModel):
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="healthy | degraded | stopped")
+    running: bool
+    state: str
+    timestamp: datetime
+    store: StoreHealthOut
+    uptime_s: float
+    version: str
+
+    @classmethod
+    def of(cls, h: HealthReport, tz: tzinfo) -> HealthOut:
+        return cls(
+            status=h.status,
+            running=h.running,
+            state=h.state,
+            timestamp=h.timestamp.astimezone(tz),
+            store=StoreHealthOut(ok=h.store_ok, latency_ms=h.store_latency_ms, error=h.store_error),
+            uptime_s=h.uptime_s,
+            version=h.version,
+        )
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    via: str
+
+    @classmethod
+    def of(cls, p: Principal) -> UserOut:
+        return cls(username=p.username, role=p.role.value, via=p.via)

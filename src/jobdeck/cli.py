@@ -1,0 +1,303 @@
+"""``jobdeck`` — serve, check a jobs file, manage users and API tokens, migrate the database, import metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+
+from jobdeck.auth import Authenticator, resolve_secret_key
+from jobdeck.clock import SystemClock
+from jobdeck.config import Settings, load_jobs_file, load_metadata_file
+from jobdeck.errors import JobdeckError
+from jobdeck.ids import new_id
+from jobdeck.models import AuditAction, AuditEntry, AuditOutcome, Role
+from jobdeck.schedules import describe_schedule, next_fire_times
+from jobdeck.store import SqlStore, upgrade
+from jobdeck.store.base import Store
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="jobdeck",
+    help="jobdeck: a control plane for scheduled jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage users (roles: viewer, admin).", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens for automation.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+metadata_app = typer.Typer(help="Job display names and descriptions.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(db_app, name="db")
+app.add_typer(metadata_app, name="metadata")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Jobs file (TOML). Default: $JOBDECK_JOBS_FILE.", dir_okay=False)
+]
+RoleOption = Annotated[str, typer.Option("--role", "-r", help="viewer or admin")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear line to stderr and return the exit to raise."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except Exception as exc:
+        raise fail(str(exc), 2) from None
+    return settings
+
+
+async def _awaited(action: Callable[[], Awaitable[T]]) -> T:
+    return await action()
+
+
+def _run(action: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(_awaited(action))
+    except JobdeckError as exc:
+        raise fail(exc.message) from None
+
+
+def _parse_role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise fail(f"--role must be viewer or admin, not {role!r}", 2) from None
+
+
+# -- serve and check ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on. Default: $JOBDECK_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Default: $JOBDECK_PORT or 8000")] = None,
+) -> None:
+    """Run the jobdeck server: scheduler, REST API and dashboard."""
+    import uvicorn
+
+    from jobdeck.api.app import create_app
+
+    settings = _settings()
+    try:
+        application = create_app(settings, jobs_file=config)
+    except JobdeckError as exc:
+        raise fail(exc.message, 2) from None
+    deck = application.state.deck
+    uvicorn.run(
+        application,
+        host=host or deck.settings.host,
+        port=port or deck.settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=int(deck.settings.shutdown_grace) + 5,
+    )
+
+
+@app.command()
+def check(
+    jobs_file: Annotated[Path, typer.Argument(help="The jobs file to validate", dir_okay=False)],
+    count: Annotated[int, typer.Option(help="How many fire times to show per job")] = 5,
+) -> None:
+    """Validate a jobs file and print each job's next fire times. Exits non-zero on any error."""
+    settings = _settings()
+    try:
+        jobs = load_jobs_file(
+            jobs_file, default_timezone=settings.timezone, default_misfire_grace=settings.misfire_grace
+        )
+        settings = settings.with_overrides(jobs.scheduler, source=str(jobs_file))
+    except JobdeckError as exc:
+        raise fail(exc.message, 2) from None
+    display = ZoneInfo(settings.timezone)
+    now = datetime.now(UTC)
+    typer.echo(f"{jobs_file}: {len(jobs.jobs)} job(s) OK (times in {settings.timezone})")
+    for spec in jobs.jobs:
+        state = " (starts paused)" if spec.paused else ""
+        typer.echo(f"\n{spec.id}{state}  {spec.schedule.expression!r} — {describe_schedule(spec.schedule)}")
+        times = next_fire_times(spec.schedule, after=now, count=count)
+        if not times:
+            typer.echo("    never fires again")
+        for fire in times:
+            typer.echo(f"    {fire.astimezone(display).isoformat()}")
+
+
+# -- users -------------------------------------------------------------------------------------------------------
+
+
+def _password(given: str | None, prompt: str) -> str:
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\n")
+        if not line:
+            raise fail("no password given: pass --password or type it on standard input", 2)
+        return line
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+async def _with_auth(action: Callable[[Store, Authenticator], Awaitable[T]]) -> T:
+    settings = _settings()
+    store = SqlStore(settings.database_url)
+    await store.open()
+    try:
+        auth = Authenticator(
+            store,
+            secret_key=await resolve_secret_key(store, settings.secret_key),
+            token_ttl=settings.token_ttl,
+            clock=SystemClock(),
+        )
+        return await action(store, auth)
+    finally:
+        await store.close()
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="Username")],
+    role: RoleOption = "viewer",
+    password: Annotated[str | None, typer.Option(help="Prompted for (or read from stdin) when absent")] = None,
+) -> None:
+    """Create a user."""
+    parsed_role = _parse_role(role)
+    secret = _password(password, f"Password for {name}")
+
+    async def create(store: Store, auth: Authenticator) -> Any:
+        await auth.create_user(name, secret, parsed_role)
+
+    _run(lambda: _with_auth(create))
+    typer.echo(f"Created {parsed_role.value} {name!r}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+
+    async def listing(store: Store, auth: Authenticator) -> Any:
+        return await store.list_users()
+
+    users = _run(lambda: _with_auth(listing))
+    typer.echo(f"{'USERNAME':<24} {'ROLE':<8} CREATED")
+    for user in users:
+        typer.echo(f"{user.username:<24} {user.role.value:<8} {user.created_at.isoformat(timespec='seconds')}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    name: Annotated[str, typer.Argument(help="Username")],
+    password: Annotated[str | None, typer.Option(help="Prompted for (or read from stdin) when absent")] = None,
+) -> None:
+    """Set a user's password."""
+    secret = _password(password, f"New password for {name}")
+
+    async def change(store: Store, auth: Authenticator) -> Any:
+        await auth.set_password(name, secret)
+
+    _run(lambda: _with_auth(change))
+    typer.echo(f"Password of {name!r} changed")
+
+
+# -- tokens ------------------------------------------------------------------------------------------------------
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="What the token is for")], role: RoleOption = "viewer"
+) -> None:
+    """Create an API token; its secret is printed once."""
+    parsed_role = _parse_role(role)
+
+    async def create(store: Store, auth: Authenticator) -> Any:
+        return await auth.create_token(name, parsed_role, created_by="cli")
+
+    token, secret = _run(lambda: _with_auth(create))
+    typer.echo(f"Created {parsed_role.value} token {token.id} ({name}). Its secret, shown only now:")
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List API tokens (never their secrets)."""
+
+    async def listing(store: Store, auth: Authenticator) -> Any:
+        return await store.list_tokens()
+
+    tokens = _run(lambda: _with_auth(listing))
+    typer.echo(f"{'ID':<28} {'NAME':<20} {'ROLE':<8} {'STATE':<8} LAST USED")
+    for token in tokens:
+        state = "revoked" if token.revoked_at else "active"
+        used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+        typer.echo(f"{token.id:<28} {token.name:<20} {token.role.value:<8} {state:<8} {used}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (see tokens list)")]) -> None:
+    """Revoke an API token; requests using it are refused from now on."""
+
+    async def revoke(store: Store, auth: Authenticator) -> Any:
+        await store.revoke_token(token_id, at=datetime.now(UTC))
+
+    _run(lambda: _with_auth(revoke))
+    typer.echo(f"Revoked {token_id}")
+
+
+# -- db and metadata ---------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to $JOBDECK_DATABASE_URL (serve does this too at start)."""
+    settings = _settings()
+    _run(lambda: upgrade(settings.database_url))
+    typer.echo("Database is up to date")
+
+
+@metadata_app.command("import")
+def metadata_import(
+    file: Annotated[
+        Path, typer.Argument(help="JSON or TOML file of job_id, display_name, description", dir_okay=False)
+    ],
+) -> None:
+    """Set display names and descriptions of jobs from a file (as an operator's edit)."""
+    try:
+        entries = load_metadata_file(file)
+    except JobdeckError as exc:
+        raise fail(exc.message, 2) from None
+
+    async def apply(store: Store, auth: Authenticator) -> Any:
+        now = datetime.now(UTC)
+        for job_id, display_name, description in entries:
+            await store.update_metadata(job_id, display_name=display_name, description=description, at=now, actor="cli")
+            await store.append_audit(
+                AuditEntry(
+                    id=new_id(now),
+                    timestamp=now,
+                    actor="cli",
+                    action=AuditAction.IMPORT_METADATA.value,
+                    status=AuditOutcome.SUCCESS,
+                    job_id=job_id,
+                    details={"display_name": display_name, "description": description, "file": str(file)},
+                )
+            )
+
+    _run(lambda: _with_auth(apply))
+    typer.echo(f"Imported metadata of {len(entries)} job(s) from {file}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,118 @@
+"""Runtime: the composition root — store → engine → service → auth, started and stopped together.
+
+``create_app`` and ``JobDeck`` build one per application; nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from jobdeck import __version__
+from jobdeck.auth import Authenticator, resolve_secret_key
+from jobdeck.clock import Clock, SystemClock
+from jobdeck.config import Settings
+from jobdeck.engine import Engine, EngineOptions
+from jobdeck.errors import InvalidSchedule
+from jobdeck.models import JobMetadata, JobSpec
+from jobdeck.service import SchedulerService
+from jobdeck.store import SqlStore
+from jobdeck.store.base import Store
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("jobdeck")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Runtime:
+    """Everything a running jobdeck needs, built by :meth:`start` and released by :meth:`stop`."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    engine: Engine
+    service: SchedulerService
+    auth: Authenticator
+    display_tz: ZoneInfo
+
+    @classmethod
+    async def start(cls, settings: Settings, specs: Sequence[JobSpec], *, clock: Clock | None = None) -> Runtime:
+        """Open the store (migrating it), make sure an admin exists, register the jobs and start firing."""
+        clock = clock or SystemClock()
+        store = SqlStore(settings.database_url)
+        await store.open()
+        try:
+            auth = Authenticator(
+                store,
+                secret_key=await resolve_secret_key(store, settings.secret_key),
+                token_ttl=settings.token_ttl,
+                clock=clock,
+            )
+            generated = await auth.ensure_admin(settings.admin_password)
+            if generated:
+                _announce_admin_password(generated)
+            now = clock.now()
+            await store.seed_metadata(
+                [JobMetadata(job_id=s.id, display_name=s.display_name, description=s.description) for s in specs],
+                at=now,
+            )
+            engine = Engine(
+                store,
+                clock=clock,
+                options=EngineOptions(
+                    heartbeat_interval=settings.heartbeat_interval,
+                    zombie_after=settings.zombie_after,
+                    cancel_grace=settings.cancel_grace,
+                    shutdown_grace=settings.shutdown_grace,
+                    # Sweep at least twice per threshold, so a dead run is closed within 1.5 × zombie_after.
+                    zombie_sweep_interval=min(30.0, settings.zombie_after / 2),
+                    retention_days=settings.retention_days,
+                ),
+            )
+            states = await store.job_states()
+            for spec in specs:
+                state = states.get(spec.id)
+                try:
+                    engine.register(spec, state)
+                except InvalidSchedule as exc:
+                    # A stored override that no longer parses must not keep the job (or jobdeck) from starting.
+                    log.warning("job %s: ignoring stored schedule override: %s", spec.id, exc.message)
+                    assert state is not None
+                    engine.register(spec, dataclasses.replace(state, schedule_override=None))
+            await engine.start()
+        except BaseException:
+            await store.close()
+            raise
+        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__)
+        return cls(
+            settings=settings,
+            clock=clock,
+            store=store,
+            engine=engine,
+            service=service,
+            auth=auth,
+            display_tz=ZoneInfo(settings.timezone),
+        )
+
+    async def stop(self) -> None:
+        """Stop firing, let running jobs finish within the shutdown grace, close every record, close the store."""
+        try:
+            await self.engine.shutdown()
+        finally:
+            await self.store.close()
+
+
+def _announce_admin_password(password: str) -> None:
+    # Printed once, to the terminal of whoever started jobdeck; it is never stored in clear.
+    banner = "=" * 64
+    print(
+        f"\n{banner}\n  jobdeck created the user 'admin' with the generated password:\n\n      {password}\n\n"
+        f"  Sign in with it, then change it: jobdeck users set-password admin\n{banner}\n",
+        file=sys.stderr,
+        flush=True,
+    )

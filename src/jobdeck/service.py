@@ -1,0 +1,430 @@
+"""SchedulerService: every use case of the control plane, and the audit trail of operator actions."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobdeck.clock import Clock
+from jobdeck.engine import Engine, JobView
+from jobdeck.errors import ExecutionNotRunning, JobdeckError, StoreUnavailable
+from jobdeck.ids import new_id
+from jobdeck.models import (
+    AuditAction,
+    AuditEntry,
+    AuditOutcome,
+    AuditQuery,
+    Execution,
+    ExecutionQuery,
+    ExecutionStats,
+    ExecutionStatus,
+    JobMetadata,
+    JobSpec,
+    LogLine,
+    Page,
+    Principal,
+)
+from jobdeck.schedules import next_fire_times, parse_schedule
+from jobdeck.store.base import Store
+
+__all__ = ["HealthReport", "JobSummary", "SchedulerService", "SchedulerStats"]
+
+_NEXT_RUN_COUNT = 5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobSummary:
+    """A job as operators see it: configuration, operator overrides, metadata and what runs now."""
+
+    spec: JobSpec
+    schedule: str
+    configured_schedule: str
+    schedule_overridden: bool
+    paused: bool
+    next_run_time: datetime | None
+    display_name: str | None
+    description: str | None
+    running: int
+    next_run_times: tuple[datetime, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchedulerStats:
+    total_jobs: int
+    running_jobs: int
+    """Jobs that are not paused (the original's meaning)."""
+    paused_jobs: int
+    executing: int
+    scheduler_running: bool
+    scheduler_state: str
+    executions_24h: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HealthReport:
+    status: str
+    """healthy | degraded (store unreachable) | stopped (scheduler not running)."""
+    running: bool
+    state: str
+    timestamp: datetime
+    store_ok: bool
+    store_latency_ms: float | None
+    uptime_s: float
+    version: str
+    store_error: str | None = None
+
+
+class SchedulerService:
+    """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
+
+    def __init__(self, *, store: Store, engine: Engine, clock: Clock, version: str) -> None:
+        self._store = store
+        self._engine = engine
+        self._clock = clock
+        self._version = version
+        self._started_at = clock.now()
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+
+    async def list_jobs(self) -> list[JobSummary]:
+        """Every registered job, in registration order."""
+        metadata = await self._store.job_metadata()
+        running = await self._store.count_running()
+        return [
+            self._summary(view, metadata.get(view.spec.id), running.get(view.spec.id, 0))
+            for view in self._engine.jobs()
+        ]
+
+    async def get_job(self, job_id: str) -> JobSummary:
+        """One job with its next fire times.
+
+        :raises JobNotFound: no job has this id
+        """
+        view = self._engine.job(job_id)
+        metadata = (await self._store.job_metadata()).get(job_id)
+        running = (await self._store.count_running()).get(job_id, 0)
+        summary = self._summary(view, metadata, running)
+        after = self._clock.now()
+        times: tuple[datetime, ...] = ()
+        if not view.paused:
+            times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
+        return dataclasses.replace(summary, next_run_times=times)
+
+    def _summary(self, view: JobView, metadata: JobMetadata | None, running: int) -> JobSummary:
+        spec = view.spec
+        display_name = spec.display_name
+        description = spec.description
+        if metadata is not None:
+            display_name = metadata.display_name if metadata.display_name is not None else display_name
+            description = metadata.description if metadata.description is not None else description
+        return JobSummary(
+            spec=spec,
+            schedule=view.schedule.expression,
+            configured_schedule=spec.schedule.expression,
+            schedule_overridden=view.schedule_overridden,
+            paused=view.paused,
+            next_run_time=view.next_run_time,
+            display_name=display_name,
+            description=description,
+            running=running,
+        )
+
+    async def pause_job(self, job_id: str, *, actor: Principal) -> None:
+        """Pause a job; persisted, so it survives restarts. Idempotent.
+
+        :raises JobNotFound: no job has this id
+        """
+        async with self._audited(AuditAction.PAUSE, actor, job_id=job_id):
+            self._engine.job(job_id)
+            await self._store.set_paused(job_id, True, at=self._clock.now(), actor=actor.username)
+            self._engine.pause(job_id)
+
+    async def resume_job(self, job_id: str, *, actor: Principal) -> None:
+        """Resume a job; persisted. Idempotent.
+
+        :raises JobNotFound: no job has this id
+        """
+        async with self._audited(AuditAction.RESUME, actor, job_id=job_id):
+            self._engine.job(job_id)
+            await self._store.set_paused(job_id, False, at=self._clock.now(), actor=actor.username)
+            self._engine.resume(job_id)
+
+    async def trigger_job(
+        self, job_id: str, *, actor: Principal, force: bool = False, kwargs: Mapping[str, Any] | None = None
+    ) -> Execution:
+        """Run a job once now, paused or not, changing nothing about the job.
+
+        :raises JobNotFound: no job has this id
+        :raises JobAlreadyRunning: max_instances runs are going and ``force`` is false
+        """
+        details: dict[str, Any] = {"force": force}
+        if kwargs:
+            details["kwargs"] = dict(kwargs)
+        async with self._audited(AuditAction.TRIGGER, actor, job_id=job_id, details=details) as audit:
+            execution = await self._engine.trigger(job_id, force=force, kwargs=kwargs, actor=actor.username)
+            audit["execution_id"] = execution.id
+        return execution
+
+    async def update_metadata(
+        self, job_id: str, *, display_name: str | None, description: str | None, actor: Principal
+    ) -> JobSummary:
+        """Edit a job's display name and description: None leaves a field, ``""`` clears it.
+
+        :raises JobNotFound: no job has this id
+        """
+        details = {k: v for k, v in (("display_name", display_name), ("description", description)) if v is not None}
+        async with self._audited(AuditAction.UPDATE_METADATA, actor, job_id=job_id, details=details):
+            self._engine.job(job_id)
+            await self._store.update_metadata(
+                job_id, display_name=display_name, description=description, at=self._clock.now(), actor=actor.username
+            )
+        return await self.get_job(job_id)
+
+    async def update_schedule(self, job_id: str, expression: str, *, actor: Principal) -> JobSummary:
+        """Override a job's schedule (validated, persisted, audited).
+
+        :raises JobNotFound: no job has this id
+        :raises InvalidSchedule: the expression cannot be parsed
+        """
+        async with self._audited(AuditAction.UPDATE_SCHEDULE, actor, job_id=job_id, details={"schedule": expression}):
+            spec = self._engine.job(job_id).spec
+            schedule = parse_schedule(expression, timezone=spec.timezone)
+            await self._store.set_schedule_override(job_id, expression, at=self._clock.now(), actor=actor.username)
+            self._engine.reschedule(job_id, schedule)
+        return await self.get_job(job_id)
+
+    async def reset_schedule(self, job_id: str, *, actor: Principal) -> JobSummary:
+        """Revert a job to its configured schedule.
+
+        :raises JobNotFound: no job has this id
+        """
+        async with self._audited(AuditAction.RESET_SCHEDULE, actor, job_id=job_id):
+            self._engine.job(job_id)
+            await self._store.set_schedule_override(job_id, None, at=self._clock.now(), actor=actor.username)
+            self._engine.reschedule(job_id, None)
+        return await self.get_job(job_id)
+
+    # -- executions ------------------------------------------------------------------------------------------
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        """Executions matching the query, newest first; running ones carry their live progress.
+
+        :raises JobNotFound: ``query.job_id`` names no job and has no recorded executions
+        """
+        page = await self._store.list_executions(query)
+        if query.job_id is not None and page.total == 0:
+            self._engine.job(query.job_id)
+        return dataclasses.replace(page, items=[self._with_live_progress(e) for e in page.items])
+
+    async def get_execution(self, execution_id: str) -> tuple[Execution, list[LogLine]]:
+        """One execution with the tail of its log.
+
+        :raises ExecutionNotFound: no execution has this id
+        """
+        execution = self._with_live_progress(await self._store.get_execution(execution_id))
+        return execution, await self._store.read_log(execution_id, limit=200)
+
+    def _with_live_progress(self, execution: Execution) -> Execution:
+        if execution.status is not ExecutionStatus.RUNNING:
+            return execution
+        live = self._engine.live_progress(execution.id)
+        if live is None or live.at <= execution.updated_at:
+            return execution
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("progress", live.progress),
+                ("progress_message", live.message),
+                ("current_item", live.current_item),
+                ("total_items", live.total_items),
+                ("processed_items", live.processed_items),
+            )
+            if value is not None
+        }
+        return dataclasses.replace(execution, updated_at=live.at, **changes)
+
+    async def execution_stats(self, job_id: str) -> ExecutionStats:
+        """Counts, success rate and durations of a job's executions.
+
+        :raises JobNotFound: no job has this id
+        """
+        self._engine.job(job_id)
+        return await self._store.execution_stats(job_id)
+
+    async def cancel_execution(self, execution_id: str, *, actor: Principal) -> Execution:
+        """Ask a running execution to stop (the job sees JobCancelled at its next progress call).
+
+        :raises ExecutionNotFound: no execution has this id
+        :raises ExecutionNotRunning: it has finished already
+        """
+        async with self._audited(AuditAction.CANCEL, actor, execution_id=execution_id) as audit:
+            execution = await self._store.request_cancel(execution_id, self._clock.now())
+            audit["job_id"] = execution.job_id
+            await self._engine.cancel(execution_id)
+        return execution
+
+    async def mark_failed(self, execution_id: str, *, reason: str | None, actor: Principal) -> Execution:
+        """Close a running execution as failed (for a run an operator knows is stuck).
+
+        :raises ExecutionNotFound: no execution has this id
+        :raises ExecutionNotRunning: it has finished already
+        """
+        message = reason or f"marked failed by {actor.username}"
+        async with self._audited(
+            AuditAction.MARK_FAILED, actor, execution_id=execution_id, details={"reason": message}
+        ) as audit:
+            execution = await self._store.get_execution(execution_id)
+            audit["job_id"] = execution.job_id
+            closed = await self._store.close_execution(
+                execution_id, status=ExecutionStatus.FAILED, finished_at=self._clock.now(), error_message=message
+            )
+            if not closed:
+                current = await self._store.get_execution(execution_id)
+                raise ExecutionNotRunning(execution_id, current.status.value)
+            # A local run keeps going until it notices; make it stop soon rather than work for nothing.
+            await self._engine.cancel(execution_id)
+        return await self._store.get_execution(execution_id)
+
+    async def delete_execution(self, execution_id: str, *, actor: Principal) -> None:
+        """Delete a finished execution record.
+
+        :raises ExecutionNotFound: no execution has this id
+        :raises ExecutionStillRunning: it is running
+        """
+        async with self._audited(AuditAction.DELETE_EXECUTION, actor, execution_id=execution_id) as audit:
+            execution = await self._store.get_execution(execution_id)
+            audit["job_id"] = execution.job_id
+            await self._store.delete_execution(execution_id)
+
+    # -- history, stats, health -----------------------------------------------------------------------------
+
+    async def job_history(self, job_id: str, *, limit: int, offset: int) -> Page[AuditEntry]:
+        """Audit entries about one job, newest first."""
+        page = await self._store.list_audit(AuditQuery(job_id=job_id, limit=limit, offset=offset))
+        if page.total == 0:
+            self._engine.job(job_id)
+        return page
+
+    async def history(self, query: AuditQuery) -> Page[AuditEntry]:
+        """Audit entries of every job, newest first."""
+        return await self._store.list_audit(query)
+
+    async def stats(self) -> SchedulerStats:
+        """Figures for the whole scheduler."""
+        views = self._engine.jobs()
+        paused = sum(1 for view in views if view.paused)
+        running = await self._store.count_running()
+        counts = await self._store.status_counts(since=self._clock.now() - timedelta(hours=24))
+        return SchedulerStats(
+            total_jobs=len(views),
+            running_jobs=len(views) - paused,
+            paused_jobs=paused,
+            executing=sum(running.values()),
+            scheduler_running=self._engine.running,
+            scheduler_state=self._engine.state,
+            executions_24h={status.value: counts.get(status, 0) for status in ExecutionStatus},
+        )
+
+    async def health(self) -> HealthReport:
+        """Whether the scheduler runs and the store answers. Never raises."""
+        now = self._clock.now()
+        latency: float | None = None
+        error: str | None = None
+        try:
+            latency = await self._store.ping()
+        except StoreUnavailable as exc:
+            error = exc.message
+        if not self._engine.running:
+            status = "stopped"
+        elif error is not None:
+            status = "degraded"
+        else:
+            status = "healthy"
+        return HealthReport(
+            status=status,
+            running=self._engine.running,
+            state=self._engine.state,
+            timestamp=now,
+            store_ok=error is None,
+            store_latency_ms=None if latency is None else round(latency, 3),
+            store_error=error,
+            uptime_s=round((now - self._started_at).total_seconds(), 3),
+            version=self._version,
+        )
+
+    # -- audit -----------------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _audited(
+        self,
+        action: AuditAction,
+        actor: Principal,
+        *,
+        job_id: str | None = None,
+        execution_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Record the action's outcome whatever happens; the body may fill in ids it learns (``job_id`` …)."""
+        learned: dict[str, Any] = {}
+        failure: Exception | None = None
+        try:
+            yield learned
+        except Exception as exc:
+            failure = exc
+            raise
+        finally:
+            # With the store down the entry cannot be written; the original error is what the caller needs.
+            if not isinstance(failure, StoreUnavailable):
+                now = self._clock.now()
+                await self._store.append_audit(
+                    AuditEntry(
+                        id=new_id(now),
+                        timestamp=now,
+                        actor=actor.username,
+                        action=action.value,
+                        status=AuditOutcome.FAILED if failure else AuditOutcome.SUCCESS,
+                        job_id=learned.get("job_id", job_id),
+                        execution_id=learned.get("execution_id", execution_id),
+                        error_message=_describe(failure),
+                        details=dict(details or {}),
+                    )
+                )
+
+    async def audit(
+        self,
+        action: AuditAction,
+        actor: str,
+        *,
+        ok: bool = True,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an action taken outside the job use cases (sign-in, user and token management)."""
+        now = self._clock.now()
+        await self._store.append_audit(
+            AuditEntry(
+                id=new_id(now),
+                timestamp=now,
+                actor=actor,
+                action=action.value,
+                status=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILED,
+                error_message=error,
+                details=dict(details or {}),
+            )
+        )
+
+
+def _describe(failure: Exception | None) -> str | None:
+    if failure is None:
+        return None
+    if isinstance(failure, JobdeckError):
+        return failure.message
+    return f"internal error ({type(failure).__name__})"
