@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/jobdeck serve --config examples/demo.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples $(wildcard bench)
+	$(BIN)/ruff format --check src tests examples $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from jobdeck import __version__
@@ -18,6 +19,7 @@ from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.engine import Engine, EngineOptions
 from jobdeck.errors import InvalidSchedule
+from jobdeck.events import EventBus, PublishingStore
 from jobdeck.models import JobMetadata, JobSpec
 from jobdeck.service import SchedulerService
 from jobdeck.store import SqlStore
@@ -38,13 +40,16 @@ class Runtime:
     engine: Engine
     service: SchedulerService
     auth: Authenticator
+    events: EventBus
+    """Change events of this process (the SSE stream and live pages listen here)."""
     display_tz: ZoneInfo
 
     @classmethod
     async def start(cls, settings: Settings, specs: Sequence[JobSpec], *, clock: Clock | None = None) -> Runtime:
         """Open the store (migrating it), make sure an admin exists, register the jobs and start firing."""
         clock = clock or SystemClock()
-        store = SqlStore(settings.database_url)
+        events = EventBus(clock)
+        store = cast(Store, PublishingStore(SqlStore(settings.database_url), events))
         await store.open()
         try:
             auth = Authenticator(
@@ -96,6 +101,7 @@ class Runtime:
             engine=engine,
             service=service,
             auth=auth,
+            events=events,
             display_tz=ZoneInfo(settings.timezone),
         )
 
