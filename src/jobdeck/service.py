@@ -27,6 +27,7 @@ from jobdeck.models import (
     LogLine,
     Page,
     Principal,
+    Schedule,
 )
 from jobdeck.schedules import next_fire_times, parse_schedule
 from jobdeck.store.base import Store
@@ -42,6 +43,8 @@ class JobSummary:
 
     spec: JobSpec
     schedule: str
+    """The schedule expression in effect (the operator's override, else the configured one)."""
+    active_schedule: Schedule
     configured_schedule: str
     schedule_overridden: bool
     paused: bool
@@ -128,6 +131,7 @@ class SchedulerService:
         return JobSummary(
             spec=spec,
             schedule=view.schedule.expression,
+            active_schedule=view.schedule,
             configured_schedule=spec.schedule.expression,
             schedule_overridden=view.schedule_overridden,
             paused=view.paused,

@@ -93,7 +93,7 @@ def _job_fields(job: JobSummary, tz: tzinfo) -> dict[str, Any]:
         "name": spec.func.rpartition(":")[2] or spec.id,
         "display_name": job.display_name,
         "description": job.description,
-        "trigger": f"{spec.schedule.kind.value}[{job.schedule}]",
+        "trigger": f"{job.active_schedule.kind.value}[{job.schedule}]",
         "schedule": job.schedule,
         "configured_schedule": job.configured_schedule,
         "schedule_overridden": job.schedule_overridden,
