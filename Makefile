@@ -28,5 +28,11 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# The benchmark suite (bench/): full sizes take about 15 minutes; BENCH_ARGS="--quick" for a shorter run.
+# The API scenario drives the server with wrk when it is installed (apt-get install -y wrk), else with Python.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || echo "bench: wrk not found, using the Python load generator (apt-get install -y wrk)"
+	$(BIN)/python -m bench --json bench-results.json $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

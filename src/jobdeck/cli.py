@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from jobdeck.auth import Authenticator, resolve_secret_key
+from jobdeck.cli_remote import jobs_app, runs_app
 from jobdeck.clock import SystemClock
 from jobdeck.config import Settings, load_jobs_file, load_metadata_file
 from jobdeck.errors import JobdeckError
@@ -41,6 +42,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
 app.add_typer(metadata_app, name="metadata")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(runs_app, name="runs")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Jobs file (TOML). Default: $JOBDECK_JOBS_FILE.", dir_okay=False)

@@ -24,6 +24,8 @@ The tree (HTTP status in brackets, mapped once in ``jobdeck.api.envelope``)::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthError",
     "ConfigError",
@@ -43,6 +45,8 @@ __all__ = [
     "TokenNotFound",
     "UserExists",
     "UserNotFound",
+    "error_classes",
+    "error_from_code",
 ]
 
 
@@ -50,6 +54,12 @@ class JobdeckError(Exception):
     """Root of every error jobdeck raises on purpose."""
 
     code = "error"
+    http_status: int | None = None
+    """The HTTP status, on an error the Python client raises for a server's answer (None elsewhere)."""
+    request_id: str | None = None
+    """The server's id of the request, on an error the Python client raises for a server's answer."""
+    data: Any = None
+    """The error envelope's ``data`` (422: ``{"errors": [...]}``), on an error the Python client raises."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -199,3 +209,45 @@ class StoreUnavailable(JobdeckError):
     """The database cannot be reached (503)."""
 
     code = "store_unavailable"
+
+
+# -- codes on the wire ---------------------------------------------------------------------------------------------
+
+VALIDATION_ERROR_CODE = "validation_error"
+"""The code of a request the HTTP layer refused before any jobdeck code ran (bad JSON, a field of the wrong type)."""
+
+
+def _tree(root: type[JobdeckError]) -> list[type[JobdeckError]]:
+    classes = [root]
+    for sub in root.__subclasses__():
+        classes.extend(_tree(sub))
+    return classes
+
+
+def error_classes() -> dict[str, type[JobdeckError]]:
+    """Each error ``code`` that can appear in an error envelope → the class of the tree that has it.
+
+    Derived from the tree (every class's ``code``), plus the code the HTTP layer gives input it refuses on its own
+    (``validation_error`` → :class:`InvalidInput`).
+    """
+    registry: dict[str, type[JobdeckError]] = {}
+    for cls in _tree(JobdeckError):
+        registry.setdefault(cls.code, cls)
+    registry.setdefault(VALIDATION_ERROR_CODE, InvalidInput)
+    return registry
+
+
+def error_from_code(code: str, message: str, *, fallback: type[JobdeckError] = JobdeckError) -> JobdeckError:
+    """An instance of the class whose ``code`` is ``code`` (``fallback`` for a code the tree does not know).
+
+    The instance carries ``message`` (and ``field = None`` for :class:`InvalidInput`); a subclass's own
+    constructor arguments (``job_id`` …) are not known on this side and are not set.
+    """
+    cls = error_classes().get(code, fallback)
+    error = cls.__new__(cls)
+    JobdeckError.__init__(error, message)
+    if isinstance(error, InvalidInput):
+        error.field = None
+    if error.code != code:
+        error.code = code
+    return error

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from jobdeck import __version__
 from jobdeck.api.deps import current_principal
 from jobdeck.api.envelope import RequestIdMiddleware, install_error_handlers
+from jobdeck.api.responses import install_openapi
 from jobdeck.api.routes import auth as auth_routes
 from jobdeck.api.routes import scheduler as scheduler_routes
 from jobdeck.api.routes import system as system_routes
@@ -194,6 +195,7 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(deck.api_router)
     app.include_router(system_routes.router)
     app.state.deck = deck

@@ -1,12 +1,22 @@
-"""OpenAPI declarations of the error responses a route can give, all in the error envelope."""
+"""OpenAPI declarations of the error responses a route can give, all in the error envelope.
+
+Routes declare what only they know (``errors(404, 409)``); :func:`install_openapi` adds what their dependencies
+imply — 401 for a signed-in user, 403 for an admin, 503 for the runtime, 422 for any input — and replaces FastAPI's
+default ``HTTPValidationError`` with the envelope, so the document tells the truth for routes added later too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from jobdeck.api.envelope import ErrorEnvelope
 
-__all__ = ["errors"]
+__all__ = ["errors", "implied_statuses", "install_openapi"]
 
 _DESCRIPTIONS = {
     400: "Bad request",
@@ -18,9 +28,79 @@ _DESCRIPTIONS = {
     503: "The store (database) cannot be reached",
 }
 
+_ERROR_REF = "#/components/schemas/ErrorEnvelope"
+_FASTAPI_DEFAULTS = ("HTTPValidationError", "ValidationError")
+
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` mapping for a route: each listed status, plus 422, described by the error envelope."""
     return {
         status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS[status]} for status in sorted({*statuses, 422})
     }
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from _calls(sub)
+
+
+def implied_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
+    """The error statuses a route's dependencies and inputs can give, whatever its own code does.
+
+    401 when it takes credentials (its operation names a security scheme) or needs an admin, 403 when it needs an
+    admin, 503 when it needs the runtime, 422 when it has any parameter or body.
+    """
+    from jobdeck.api.deps import admin_principal, get_runtime
+
+    calls = set(_calls(route.dependant))
+    statuses = {status for call, status in ((admin_principal, 403), (get_runtime, 503)) if call in calls}
+    if operation.get("security") or admin_principal in calls:
+        statuses.add(401)
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.add(422)
+    return statuses
+
+
+def _error_content() -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _ERROR_REF}}}
+
+
+def _tidy(schema: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorEnvelope" not in components:
+        definitions = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(definitions.pop("$defs", {}))
+        components["ErrorEnvelope"] = definitions
+    for route in routes:
+        if not route.include_in_schema:
+            continue
+        operations = schema.get("paths", {}).get(route.path_format, {})
+        for method in sorted(route.methods or ()):
+            operation = operations.get(method.lower())
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in sorted(implied_statuses(route, operation)):
+                response = responses.setdefault(str(status), {"description": _DESCRIPTIONS[status]})
+                content = response.get("content", {}).get("application/json", {})
+                if not content.get("schema") or content["schema"].get("$ref", "").endswith("/HTTPValidationError"):
+                    response["content"] = _error_content()
+                    response["description"] = _DESCRIPTIONS[status]
+    for name in _FASTAPI_DEFAULTS:
+        components.pop(name, None)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` declare every error response in the envelope (see the module docstring)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            routes = [route for route in app.routes if isinstance(route, APIRoute)]
+            app.openapi_schema = _tidy(generate(), routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,11 +7,21 @@ Every datetime is rendered in the display timezone, with its offset.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobdeck.models import AuditEntry, Execution, ExecutionStats, LogLine, Principal
+from jobdeck.models import (
+    AuditEntry,
+    AuditOutcome,
+    Execution,
+    ExecutionStats,
+    ExecutionStatus,
+    LogLine,
+    Principal,
+    Role,
+    TriggerKind,
+)
 from jobdeck.service import HealthReport, JobSummary, SchedulerStats
 
 __all__ = [
@@ -22,6 +32,7 @@ __all__ = [
     "ExecutionPage",
     "ExecutionStatsOut",
     "HealthOut",
+    "HealthzOut",
     "JobDetailOut",
     "JobOut",
     "LoginIn",
@@ -144,7 +155,7 @@ class ExecutionOut(BaseModel):
     legacy_id: str = Field(serialization_alias="_id", validation_alias="_id", description="Same as id, for old clients")
     job_id: str
     job_name: str
-    status: str
+    status: ExecutionStatus
     scheduled_time: datetime
     timestamp: datetime = Field(description="When the run started (= started_at)")
     started_at: datetime
@@ -154,7 +165,7 @@ class ExecutionOut(BaseModel):
     delay: float | None = Field(description="Seconds from the scheduled time to the start")
     is_manual: bool
     triggered_by: str | None
-    trigger: str
+    trigger: TriggerKind
     attempt: int
     retry_of: str | None
     force: bool
@@ -183,7 +194,7 @@ def _execution_fields(e: Execution, tz: tzinfo) -> dict[str, Any]:
         "legacy_id": e.id,
         "job_id": e.job_id,
         "job_name": e.job_name,
-        "status": e.status.value,
+        "status": e.status,
         "scheduled_time": e.scheduled_time.astimezone(tz),
         "timestamp": e.started_at.astimezone(tz),
         "started_at": e.started_at.astimezone(tz),
@@ -193,7 +204,7 @@ def _execution_fields(e: Execution, tz: tzinfo) -> dict[str, Any]:
         "delay": e.delay,
         "is_manual": e.is_manual,
         "triggered_by": e.triggered_by,
-        "trigger": e.trigger.value,
+        "trigger": e.trigger,
         "attempt": e.attempt,
         "retry_of": e.retry_of,
         "force": e.force,
@@ -237,7 +248,7 @@ class ExecutionPage(BaseModel):
 
 
 class LastExecutionOut(BaseModel):
-    status: str
+    status: ExecutionStatus
     timestamp: datetime
     execution_time: float | None
 
@@ -276,7 +287,7 @@ class ExecutionStatsOut(BaseModel):
             last_execution=None
             if last is None
             else LastExecutionOut(
-                status=last.status.value, timestamp=last.started_at.astimezone(tz), execution_time=last.execution_time
+                status=last.status, timestamp=last.started_at.astimezone(tz), execution_time=last.execution_time
             ),
         )
 
@@ -288,7 +299,7 @@ class AuditOut(BaseModel):
     action: str
     job_id: str | None
     execution_id: str | None
-    status: str
+    status: AuditOutcome
     error_message: str | None
     details: dict[str, Any]
 
@@ -301,7 +312,7 @@ class AuditOut(BaseModel):
             action=a.action,
             job_id=a.job_id,
             execution_id=a.execution_id,
-            status=a.status.value,
+            status=a.status,
             error_message=a.error_message,
             details=dict(a.details),
         )
@@ -342,8 +353,11 @@ class StoreHealthOut(BaseModel):
     error: str | None
 
 
+HealthStatus = Literal["healthy", "degraded", "stopped"]
+
+
 class HealthOut(BaseModel):
-    status: str = Field(description="healthy | degraded | stopped")
+    status: HealthStatus
     running: bool
     state: str
     timestamp: datetime
@@ -372,9 +386,15 @@ class TokenOut(BaseModel):
 
 class UserOut(BaseModel):
     username: str
-    role: str
-    via: str
+    role: Role
+    via: str = Field(description="password (a signed-in user) or token (an API token)")
 
     @classmethod
     def of(cls, p: Principal) -> UserOut:
-        return cls(username=p.username, role=p.role.value, via=p.via)
+        return cls(username=p.username, role=p.role, via=p.via)
+
+
+class HealthzOut(BaseModel):
+    """The unauthenticated probe's answer: nothing but the status."""
+
+    status: HealthStatus

@@ -6,13 +6,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from jobdeck.api.deps import RuntimeDep
+from jobdeck.api.schemas import HealthzOut
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz", operation_id="healthz", responses={503: {"description": "Scheduler stopped or store down"}})
+@router.get(
+    "/healthz",
+    operation_id="healthz",
+    response_model=HealthzOut,
+    responses={503: {"model": HealthzOut, "description": "Scheduler stopped or store down"}},
+)
 async def healthz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """200 when the scheduler runs and the store answers, 503 otherwise. Needs no token and reveals no details."""
     report = await runtime.service.health()
