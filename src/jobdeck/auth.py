@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,9 +18,13 @@ from jobdeck.ids import new_id
 from jobdeck.models import ApiToken, Principal, Role, User
 from jobdeck.store.base import Store
 
-__all__ = ["AccessToken", "Authenticator", "hash_token", "resolve_secret_key"]
+__all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "AccessToken", "Authenticator", "hash_token", "resolve_secret_key"]
 
 API_TOKEN_PREFIX = "jd_"
+SESSION_COOKIE = "jobdeck_session"
+"""The dashboard's session cookie: it holds the signed access token itself (HttpOnly, SameSite=Lax)."""
+CSRF_COOKIE = "jobdeck_csrf"
+"""A random nonce per browser; forms carry an HMAC of it and the session (signed double-submit)."""
 _JWT_ALGORITHM = "HS256"
 _SECRET_SETTING = "secret_key"
 _MIN_PASSWORD = 8
@@ -131,6 +136,32 @@ class Authenticator:
             raise AuthError("API token revoked")
         await self._store.touch_token(token.id, at=self._clock.now())
         return Principal(username=f"token:{token.name}", role=token.role, via="token")
+
+    # -- browser sessions ------------------------------------------------------------------------------------
+
+    async def authenticate_session(self, session: str) -> Principal:
+        """The principal behind a session cookie, which may hold only an access token (never an API token).
+
+        :raises AuthError: the cookie is malformed, expired or holds an API token
+        """
+        if not session or session.startswith(API_TOKEN_PREFIX):
+            raise AuthError("Invalid session")
+        return await self.authenticate(session)
+
+    def csrf_token(self, nonce: str, session: str | None) -> str:
+        """The anti-forgery token forms must carry: an HMAC of the browser's nonce and its session (if any).
+
+        Bound to the session, a token taken from one sign-in is worthless in another; bound to the nonce cookie,
+        which another site can neither read nor set, a forged form cannot carry the right one.
+        """
+        message = f"csrf|{nonce}|{session or ''}".encode()
+        return hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+    def check_csrf(self, nonce: str | None, session: str | None, token: str | None) -> bool:
+        """Whether ``token`` is the anti-forgery token of this nonce and session (constant-time comparison)."""
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(nonce, session), token)
 
     # -- users and tokens ------------------------------------------------------------------------------------
 

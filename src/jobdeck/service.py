@@ -11,7 +11,7 @@ from typing import Any
 
 from jobdeck.clock import Clock
 from jobdeck.engine import Engine, JobView
-from jobdeck.errors import ExecutionNotRunning, JobdeckError, StoreUnavailable
+from jobdeck.errors import ExecutionNotRunning, InvalidInput, JobdeckError, StoreUnavailable
 from jobdeck.ids import new_id
 from jobdeck.models import (
     AuditAction,
@@ -29,10 +29,10 @@ from jobdeck.models import (
     Principal,
     Schedule,
 )
-from jobdeck.schedules import next_fire_times, parse_schedule
+from jobdeck.schedules import load_timezone, next_fire_times, parse_schedule
 from jobdeck.store.base import Store
 
-__all__ = ["HealthReport", "JobSummary", "SchedulerService", "SchedulerStats"]
+__all__ = ["HealthReport", "JobOverview", "JobSummary", "SchedulePreview", "SchedulerService", "SchedulerStats"]
 
 _NEXT_RUN_COUNT = 5
 
@@ -57,6 +57,22 @@ class JobSummary:
     @property
     def id(self) -> str:
         return self.spec.id
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobOverview:
+    """A job with the figures of its runs, for an overview table."""
+
+    job: JobSummary
+    stats: ExecutionStats
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchedulePreview:
+    """A schedule string checked without changing anything: the parsed schedule and its next fire times."""
+
+    schedule: Schedule
+    next_run_times: tuple[datetime, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,6 +136,26 @@ class SchedulerService:
         if not view.paused:
             times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
         return dataclasses.replace(summary, next_run_times=times)
+
+    async def jobs_overview(self) -> list[JobOverview]:
+        """Every job with its execution figures (counts, success rate, durations, last run)."""
+        return [JobOverview(job=job, stats=await self._store.execution_stats(job.id)) for job in await self.list_jobs()]
+
+    def preview_schedule(
+        self, expression: str, *, timezone: str = "UTC", count: int = _NEXT_RUN_COUNT
+    ) -> SchedulePreview:
+        """Parse a schedule string and compute its next fire times from now, changing nothing.
+
+        :raises InvalidInput: ``timezone`` is unknown (field ``timezone``)
+        :raises InvalidSchedule: the expression cannot be parsed (field ``schedule``)
+        """
+        try:
+            load_timezone(timezone)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="timezone") from None
+        schedule = parse_schedule(expression, timezone=timezone)
+        times = next_fire_times(schedule, after=self._clock.now(), count=count)
+        return SchedulePreview(schedule=schedule, next_run_times=tuple(times))
 
     def _summary(self, view: JobView, metadata: JobMetadata | None, running: int) -> JobSummary:
         spec = view.spec

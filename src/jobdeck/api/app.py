@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 
 from jobdeck import __version__
 from jobdeck.api.deps import current_principal
 from jobdeck.api.envelope import RequestIdMiddleware, install_error_handlers
 from jobdeck.api.responses import install_openapi
 from jobdeck.api.routes import auth as auth_routes
+from jobdeck.api.routes import events as events_routes
 from jobdeck.api.routes import scheduler as scheduler_routes
 from jobdeck.api.routes import system as system_routes
 from jobdeck.clock import Clock
 from jobdeck.config import Settings, load_jobs_file
+from jobdeck.dashboard import dashboard_router
 from jobdeck.errors import ConfigError, JobdeckError
 from jobdeck.models import JobSpec
 from jobdeck.runtime import Runtime
@@ -167,8 +168,20 @@ class JobDeck:
         """``/api/scheduler/*`` and ``/api/auth/*``, answering in the envelope even inside a host app."""
         router = APIRouter()
         router.include_router(scheduler_routes.router)
+        router.include_router(events_routes.router)
         router.include_router(auth_routes.router)
         return router
+
+    @property
+    def dashboard(self) -> FastAPI:
+        """The web dashboard as an app to mount in a host app: ``app.mount("/scheduler", deck.dashboard)``.
+
+        It signs in jobdeck's own users (session cookie) and serves, under its mount, the event stream and the
+        schedule preview its pages use; the host app's lifespan must include ``deck.lifespan``.
+        """
+        from jobdeck.dashboard import create_dashboard
+
+        return create_dashboard(self)
 
 
 def create_app(
@@ -199,9 +212,5 @@ def create_app(
     app.include_router(deck.api_router)
     app.include_router(system_routes.router)
     app.state.deck = deck
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    app.include_router(dashboard_router())
     return app
