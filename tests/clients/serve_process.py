@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from live_server import ADMIN_PASSWORD, VIEWER_PASSWORD, create_users, free_port, wait_until
+
+
+def _root_unavailable() -> Callable[[str], None]:
+    # tests/conftest.py is not importable as "conftest" from here: load a copy by path for unavailable().
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_jobdeck_clients_root_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.unavailable  # type: ignore[no-any-return]
+
+
+unavailable = _root_unavailable()
+"""Skip the calling test because the named tool is missing, or fail it under JOBDECK_REQUIRE_ALL=1."""
 
 JOBS_MODULE = """
 import asyncio

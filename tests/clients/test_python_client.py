@@ -9,6 +9,7 @@ from typing import Any, get_type_hints
 
 import httpx
 import pytest
+from serve_process import ServeProcess
 
 from jobdeck.client import AsyncJobdeckClient, JobdeckClient, ServerUnreachable, parse_time
 from jobdeck.client import _types as wire
@@ -28,7 +29,6 @@ from jobdeck.errors import (
     error_classes,
 )
 from live_server import ADMIN_PASSWORD, free_port
-from serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -182,9 +182,9 @@ def test_validation_errors_are_invalid_input_with_field_errors(admin: JobdeckCli
 
 
 def test_no_server_raises_server_unreachable() -> None:
-    with JobdeckClient(f"http://127.0.0.1:{free_port()}", token="t", timeout=2) as client:
-        with pytest.raises(ServerUnreachable) as caught:
-            client.get_jobs()
+    client = JobdeckClient(f"http://127.0.0.1:{free_port()}", token="t", timeout=2)
+    with client, pytest.raises(ServerUnreachable) as caught:
+        client.get_jobs()
     assert isinstance(caught.value, JobdeckError) and "cannot reach" in caught.value.message
 
 
