@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobdeck.errors import StoreUnavailable
 from jobdeck.store import _engine
+from jobdeck.store._writer import GroupCommit
 
 __all__ = ["SqlBase", "page_total"]
 
@@ -32,6 +34,8 @@ class SqlBase:
         self._migrated = False
         self._closed = False
         self._open_lock = asyncio.Lock()
+        self._writes = GroupCommit(self._tx, self._dialect)
+        """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_engine.describe(self._url)!r})"
@@ -89,6 +93,9 @@ class SqlBase:
                 self._migrated = True
 
     async def close(self) -> None:
+        if not self._closed and self._engine is not None:
+            with contextlib.suppress(Exception):  # each write reports its own failure to its caller
+                await self._writes.drain()
         self._closed = True
         if self._engine is not None:
             engine, self._engine = self._engine, None

@@ -17,8 +17,6 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
-    cast,
-    extract,
     func,
     literal,
     literal_column,
@@ -26,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStillRunning
@@ -41,6 +40,7 @@ from jobdeck.models import (
 from jobdeck.store import _rows
 from jobdeck.store._base import page_total
 from jobdeck.store._jobs import JobsStore
+from jobdeck.store._writer import SharedRead, duration_between
 from jobdeck.store.base import Store
 from jobdeck.store.schema import (
     FINISHED_STATUSES,
@@ -79,32 +79,20 @@ class SqlStore(JobsStore):
     :raises ConfigError: the URL cannot be parsed or names another database
     """
 
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._running_counts = SharedRead(self._count_running)
+
     def _duration_until(self, finished_at: datetime) -> ColumnElement[float]:
         """``finished_at - started_at`` in seconds, computed by the database for the row being updated."""
-        finished = literal(finished_at, UtcDateTime())
-        started = executions.c.started_at
-        if self.dialect == "postgresql":
-            return cast(extract("epoch", finished - started), Float)
-        # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime('%s') plus the microsecond digits,
-        # exact where julianday() would round to milliseconds.
-        whole = cast(func.strftime("%s", func.substr(finished, 1, 19)), Integer) - cast(
-            func.strftime("%s", func.substr(started, 1, 19)), Integer
-        )
-        micros = cast(func.substr(finished, 21), Integer) - cast(func.substr(started, 21), Integer)
-        return cast(whole, Float) + micros / 1_000_000.0
+        return duration_between(self.dialect, literal(finished_at, UtcDateTime()))
 
     # -- executions --------------------------------------------------------------------------------------------
 
     async def insert_execution(self, execution: Execution) -> bool:
-        # ON CONFLICT DO NOTHING against uq_executions_claim (partial: schedule / retry triggers only).
-        stmt = (
-            self._insert(executions)
-            .values(_rows.execution_values(execution))
-            .on_conflict_do_nothing()
-            .returning(executions.c.id)
-        )
-        async with self._tx(write=True) as conn:
-            return (await conn.execute(stmt)).first() is not None
+        # ON CONFLICT DO NOTHING against uq_executions_claim (partial: schedule / retry triggers only), group-committed
+        # with the other claims and closes in flight; answered once durable.
+        return await self._writes.insert(_rows.execution_values(execution))
 
     async def get_execution(self, execution_id: str) -> Execution:
         async with self._tx() as conn:
@@ -146,6 +134,10 @@ class SqlStore(JobsStore):
             return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
 
     async def count_running(self) -> dict[str, int]:
+        # Every fire asks (max_instances): concurrent callers share one query (see SharedRead).
+        return dict(await self._running_counts())
+
+    async def _count_running(self) -> dict[str, int]:
         stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
         async with self._tx() as conn:
             return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
@@ -181,17 +173,19 @@ class SqlStore(JobsStore):
             }
             for u in updates
         ]
-        async with self._tx(write=True) as conn:
-            await conn.execute(stmt, params)
+        await self._writes.run(lambda conn: conn.execute(stmt, params))
 
     async def heartbeat(self, execution_ids: Sequence[str], at: datetime) -> None:
         if not execution_ids:
             return
-        async with self._tx(write=True) as conn:
+
+        async def beat(conn: AsyncConnection) -> None:
             for chunk in _chunks(execution_ids):
                 await conn.execute(
                     update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(heartbeat_at=at)
                 )
+
+        await self._writes.run(beat)
 
     async def request_cancel(self, execution_id: str, at: datetime) -> Execution:
         stmt = (
@@ -226,21 +220,16 @@ class SqlStore(JobsStore):
     ) -> bool:
         if not status.is_terminal:
             raise ValueError("close_execution needs a terminal status")
-        stmt = (
-            update(executions)
-            .where(executions.c.id == execution_id, IS_RUNNING)
-            .values(
-                status=status.value,
-                finished_at=finished_at,
-                updated_at=finished_at,
-                duration=self._duration_until(finished_at),
-                return_value=return_value,
-                error_message=error_message,
-                traceback=traceback,
-            )
-        )
-        async with self._tx(write=True) as conn:
-            return (await conn.execute(stmt)).rowcount == 1
+        values = {
+            "status": status.value,
+            "finished_at": finished_at,
+            "updated_at": finished_at,
+            "return_value": return_value,
+            "error_message": error_message,
+            "traceback": traceback,
+        }
+        # Group-committed; the writer computes ``duration`` and touches only a record still running.
+        return await self._writes.close(execution_id, values)
 
     async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
         closed = 0

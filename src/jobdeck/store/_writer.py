@@ -1,0 +1,300 @@
+"""Group commit: the execution writes of a process — claims, closes, progress, heartbeats — go through one writer
+task that commits whatever is queued in one transaction, instead of one transaction (and, on SQLite, one round of
+write-lock contention) per record.
+
+Guarantees, the same as a transaction per call:
+
+* **Durable before answered.** A caller's ``await`` returns (or raises) only after the transaction holding its write
+  committed (or failed); a claim that lost (``ON CONFLICT DO NOTHING``) answers False.
+* **In order.** Writes run in the order they were submitted, each seeing the ones before it (a close queued behind
+  its claim finds the record).
+* **Isolated failures.** When a batch fails for any reason but an unreachable database, its writes are retried one
+  transaction each, so only the faulty write fails; when the database is unreachable every write of the batch fails
+  with :class:`~jobdeck.errors.StoreUnavailable`, as it would have alone.
+
+A terminal record never changes again: a close updates only rows still ``running`` (``FOR UPDATE`` on PostgreSQL
+makes the check and the update one step against other replicas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from jobdeck.errors import StoreUnavailable
+from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
+
+__all__ = ["GroupCommit", "SharedRead", "duration_between"]
+
+MAX_BATCH = 2000
+"""Writes per transaction at most: keeps a batch's lock time (and a failed batch's retry) bounded."""
+CHUNK = 500
+
+Work = Callable[[AsyncConnection], Awaitable[Any]]
+TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
+
+
+def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElement[float]:
+    """``finished - started_at`` in seconds, computed by the database for the row being updated."""
+    started = executions.c.started_at
+    if dialect == "postgresql":
+        return cast(extract("epoch", finished - started), Float)
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime('%s') plus the microsecond digits,
+    # exact where julianday() would round to milliseconds.
+    whole = cast(func.strftime("%s", func.substr(finished, 1, 19)), Integer) - cast(
+        func.strftime("%s", func.substr(started, 1, 19)), Integer
+    )
+    micros = cast(func.substr(finished, 21), Integer) - cast(func.substr(started, 21), Integer)
+    return cast(whole, Float) + micros / 1_000_000.0
+
+
+@dataclass(eq=False)
+class _Write:
+    kind: str
+    """``insert`` (values: the row), ``close`` (values: the columns to set; key: the id) or ``work``."""
+    future: asyncio.Future[Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    work: Work | None = None
+
+
+class GroupCommit:
+    """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
+    run directly in a transaction of their own."""
+
+    def __init__(self, tx: TxFactory, dialect: str) -> None:
+        self._tx = tx
+        self._dialect = dialect
+        self._queue: list[_Write] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._log = logging.getLogger(__name__)
+
+    # -- submitting ------------------------------------------------------------------------------------------
+
+    async def insert(self, values: dict[str, Any]) -> bool:
+        """Insert an executions row unless its claim key is taken; True when written."""
+        return bool(await self._submit(_Write("insert", self._new_future(), values=values, key=values["id"])))
+
+    async def close(self, execution_id: str, values: dict[str, Any]) -> bool:
+        """Set ``values`` (must include ``finished_at``; ``duration`` is computed) on a running execution; False,
+        changing nothing, when it is not running or does not exist."""
+        return bool(await self._submit(_Write("close", self._new_future(), values=values, key=execution_id)))
+
+    async def run(self, work: Work) -> Any:
+        """Run ``work(conn)`` inside the next batch's transaction; its result once committed."""
+        return await self._submit(_Write("work", self._new_future(), work=work))
+
+    def _new_future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, write: _Write) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed() or (self._task is not None and self._task.done()):
+            self._loop, self._task, self._wakeup = loop, None, asyncio.Event()
+        if loop is not self._loop:
+            return await self._alone(write)
+        assert self._wakeup is not None
+        self._queue.append(write)
+        self._wakeup.set()
+        if self._task is None:
+            self._task = loop.create_task(self._pump(), name="jobdeck-store-writer")
+        return await write.future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed (or failed)."""
+        pending = [w.future for w in self._queue]
+        if pending:
+            await asyncio.wait(pending)
+        if self._task is not None and not self._task.done() and asyncio.get_running_loop() is self._loop:
+            # The batch in flight, if any.
+            await self.run(_nothing)
+
+    # -- the writer task -------------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), 60.0)
+                if not self._queue:
+                    self._task = None  # idle for a minute: stop; the next write starts a new one
+                    return
+            # One turn of the loop lets every task that is ready to write (a burst of fires) queue first.
+            await asyncio.sleep(0)
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        try:
+            async with self._tx(write=True) as conn:
+                results = await self._apply(conn, batch)
+        except StoreUnavailable as exc:
+            for write in batch:
+                _fail(write, exc)
+            return
+        except Exception:
+            if len(batch) == 1:
+                await self._one(batch[0])
+                return
+            self._log.warning("jobdeck: a batch of %d writes failed; retrying them one by one", len(batch))
+            for write in batch:
+                await self._one(write)
+            return
+        except BaseException as exc:  # cancelled (loop shutting down): nothing was committed
+            for write in batch:
+                _fail(write, StoreUnavailable(f"the store writer stopped: {exc!r}"))
+            raise
+        for write, result in zip(batch, results, strict=True):
+            if not write.future.done():
+                write.future.set_result(result)
+
+    async def _one(self, write: _Write) -> None:
+        try:
+            async with self._tx(write=True) as conn:
+                (result,) = await self._apply(conn, [write])
+        except Exception as exc:
+            _fail(write, exc)
+        else:
+            if not write.future.done():
+                write.future.set_result(result)
+
+    async def _alone(self, write: _Write) -> Any:
+        async with self._tx(write=True) as conn:
+            (result,) = await self._apply(conn, [write])
+        return result
+
+    # -- applying a batch in one transaction -----------------------------------------------------------------
+
+    async def _apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
+        results: list[Any] = []
+        i = 0
+        while i < len(batch):
+            kind = batch[i].kind
+            j = i + 1
+            if kind != "work":
+                while j < len(batch) and batch[j].kind == kind:
+                    j += 1
+            run = batch[i:j]
+            if kind == "insert":
+                results += await self._inserts(conn, run)
+            elif kind == "close":
+                results += await self._closes(conn, run)
+            else:
+                work = run[0].work
+                assert work is not None
+                results.append(await work(conn))
+            i = j
+        return results
+
+    async def _inserts(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
+        # ON CONFLICT DO NOTHING against uq_executions_claim; RETURNING tells which rows were written.
+        insert = postgresql.insert(executions) if self._dialect == "postgresql" else sqlite.insert(executions)
+        stmt = insert.on_conflict_do_nothing().returning(executions.c.id)
+        written: set[str] = set()
+        for chunk in _chunks(run):
+            for params in _same_keys(chunk):
+                written.update((await conn.execute(stmt, params)).scalars())
+        return [w.key in written for w in run]
+
+    async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
+        c = executions.c
+        running: set[str] = set()
+        for chunk in _chunks(run):
+            query = select(c.id).where(c.id.in_([w.key for w in chunk]), IS_RUNNING)
+            if self._dialect == "postgresql":
+                query = query.with_for_update()
+            running.update((await conn.execute(query)).scalars())
+        results = []
+        todo: list[_Write] = []
+        for write in run:
+            ok = write.key in running
+            if ok:
+                running.discard(write.key)  # a second close of the same record in this batch finds it closed
+                todo.append(write)
+            results.append(ok)
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for write in todo:
+            groups.setdefault(tuple(sorted(write.values)), []).append(
+                {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
+            )
+        for keys, params in groups.items():
+            values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
+            values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
+            stmt = update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
+            await conn.execute(stmt, params)
+        return results
+
+
+class SharedRead:
+    """Concurrent calls of one read share a query: a call made while the query runs waits for the next one, which
+    starts after that call began — so every caller sees every write committed before it asked, as with a query of
+    its own, while a burst of callers costs a few queries instead of one each."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[Any]]) -> None:
+        self._fetch = fetch
+        self._next: asyncio.Future[Any] | None = None
+        self._busy = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._busy and self._loop is not None and not self._loop.is_closed():
+                return await self._fetch()  # another loop's store use: no sharing across loops
+            self._loop, self._next, self._busy = loop, None, False
+        if self._next is None:
+            self._next = loop.create_future()
+            if not self._busy:
+                self._busy = True
+                self._task = loop.create_task(self._pump(), name="jobdeck-shared-read")
+        return await asyncio.shield(self._next)
+
+    async def _pump(self) -> None:
+        try:
+            while self._next is not None:
+                future, self._next = self._next, None
+                try:
+                    result = await self._fetch()
+                except Exception as exc:
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: no "never retrieved" warning when every caller went away
+                else:
+                    future.set_result(result)
+        finally:
+            self._busy = False
+
+
+async def _nothing(conn: AsyncConnection) -> None:
+    return None
+
+
+def _fail(write: _Write, exc: BaseException) -> None:
+    if not write.future.done():
+        write.future.set_exception(exc)
+        write.future.exception()
+
+
+def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
+    return [run[i : i + CHUNK] for i in range(0, len(run), CHUNK)]
+
+
+def _same_keys(run: Sequence[_Write]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for write in run:
+        groups.setdefault(tuple(write.values), []).append(write.values)
+    return list(groups.values())
