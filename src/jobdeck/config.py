@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shlex
 import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any, cast
 
 from jobdeck._settings import ConfigErrors, Settings, detect_local_timezone, did_you_mean, setting_problems
 from jobdeck.errors import ConfigError, InvalidSchedule
-from jobdeck.models import JobKind, JobSpec
+from jobdeck.models import CommandTarget, HttpTarget, JobKind, JobSpec, OverlapPolicy
 from jobdeck.schedules import load_timezone, parse_duration, parse_schedule
 
 __all__ = [
@@ -118,9 +119,17 @@ _JOB_KEYS = (
     "timeout",
     "retries",
     "retry_backoff",
+    "retry_backoff_max",
     "jitter",
+    "overlap",
+    "shell",
+    "cwd",
+    "env",
 )
 _KINDS = ("func", "command", "http")
+_COMMAND_KEYS = ("shell", "cwd", "env")
+_HTTP_KEYS = ("url", "method", "headers", "json", "body", "expect_status", "timeout")
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 class _Problems:
@@ -298,18 +307,22 @@ def _load_job(
 
     enabled = job.flag("enabled", True)
     kinds = [kind for kind in _KINDS if kind in table]
+    command: CommandTarget | None = None
+    http: HttpTarget | None = None
+    if kinds[:1] != ["command"]:
+        for key in _COMMAND_KEYS:
+            if key in table:
+                job.fail(key, f"{key!r} belongs to command jobs (command = [...]) only")
     function: Callable[..., Any] | None = None
     ref = job.text("func")
     if not kinds:
         job.fail("func", "missing 'func' (the job's function, as 'module:function')")
     elif len(kinds) > 1:
         job.fail(kinds[1], f"give only one of 'func', 'command', 'http'; found {', '.join(kinds)}")
-    elif kinds[0] != "func":
-        job.fail(
-            kinds[0],
-            f"job kind {kinds[0]!r} is not supported yet: this version runs Python functions only "
-            "(func = 'module:function')",
-        )
+    elif kinds[0] == "command":
+        command = _command_target(job, base=search_paths[0] if search_paths else Path.cwd())
+    elif kinds[0] == "http":
+        http = _http_target(job)
     elif ref is not None:
         try:
             if enabled:
@@ -345,14 +358,21 @@ def _load_job(
     max_instances, retries = job.integer("max_instances", 1, 1), job.integer("retries", 0, 0)
     job_misfire_grace, retry_backoff = job.duration("misfire_grace", misfire_grace), job.duration("retry_backoff", 30.0)
     timeout, jitter = job.optional_duration("timeout", positive=True), job.optional_duration("jitter")
-    if len(problems.errors) > before or schedule is None or ref is None:
+    retry_backoff_max = job.duration("retry_backoff_max", 3600.0)
+    overlap = _overlap(job, max_instances)
+    kind = JobKind.COMMAND if command is not None else JobKind.HTTP if http is not None else JobKind.PYTHON
+    if len(problems.errors) > before or schedule is None or (kind is JobKind.PYTHON and ref is None):
         return None
     return JobSpec(
         id=job_id,
-        func=ref,
+        func=ref or "",
         schedule=schedule,
         function=function,
-        kind=JobKind.PYTHON,
+        kind=kind,
+        command=command,
+        http=http,
+        overlap=overlap,
+        retry_backoff_max=retry_backoff_max,
         timezone=zone,
         kwargs=dict(kwargs or {}),
         display_name=display_name,
@@ -367,6 +387,114 @@ def _load_job(
         retries=retries,
         retry_backoff=retry_backoff,
         jitter=jitter,
+    )
+
+
+def _overlap(job: _Table, max_instances: int) -> OverlapPolicy | None:
+    value = job.text("overlap")
+    if value is None:
+        return None
+    choices = [policy.value for policy in OverlapPolicy]
+    if value not in choices:
+        job.fail("overlap", f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
+        return None
+    policy = OverlapPolicy(value)
+    if policy is not OverlapPolicy.ALLOW and max_instances > 1:
+        job.fail(
+            "max_instances",
+            f"max_instances = {max_instances} needs overlap = 'allow' (overlap = {value!r} runs one run at a time)",
+        )
+    return policy
+
+
+def _command_target(job: _Table, *, base: Path) -> CommandTarget | None:
+    """``command`` (argv array, or a string split like a shell would) with ``shell``, ``cwd``, ``env``."""
+    raw = job.table.get("command")
+    shell = job.flag("shell", False)
+    argv: list[str] = []
+    script: str | None = None
+    if isinstance(raw, list) and raw and all(isinstance(part, str) for part in raw):
+        argv = list(raw)
+        script = shlex.join(argv) if shell else None
+    elif isinstance(raw, str) and raw.strip():
+        if shell:
+            script = raw
+        else:
+            try:
+                argv = shlex.split(raw)
+            except ValueError as exc:
+                job.fail("command", f"cannot split {raw!r} like a shell would: {exc}")
+                return None
+    else:
+        job.fail("command", f"expected a non-empty array of strings or a command line, got {_type_name(raw)} {raw!r}")
+        return None
+    cwd = job.text("cwd")
+    if cwd is not None:
+        folder = (base / cwd).resolve()
+        if not folder.is_dir():
+            job.fail("cwd", f"no such directory: {folder}")
+        cwd = str(folder)
+    env = job.get("env", dict, "a table of environment variables")
+    if env is not None and not all(isinstance(value, str) for value in env.values()):
+        job.fail("env", "every environment value must be a string")
+        env = None
+    return CommandTarget(argv=tuple(argv), shell=shell, script=script, cwd=cwd, env=dict(env or {}))
+
+
+def _http_target(job: _Table) -> HttpTarget | None:
+    """``http = { url, method, headers, json | body, expect_status, timeout }``."""
+    raw = job.table.get("http")
+    if not isinstance(raw, dict):
+        job.fail("http", f"expected a table like {{ url = 'https://…' }}, got {_type_name(raw)} {raw!r}")
+        return None
+    before = len(job.problems.errors)
+
+    def fail(key: str, reason: str) -> None:
+        job.fail(f"http.{key}", reason)
+
+    for key in raw:
+        if key not in _HTTP_KEYS:
+            fail(key, f"unknown key {key!r}{did_you_mean(key, _HTTP_KEYS)}")
+    url = raw.get("url")
+    if not isinstance(url, str) or not re.match(r"https?://[^\s/]+", url):
+        fail("url", f"expected an http:// or https:// URL, got {url!r}")
+    method = str(raw.get("method", "GET")).upper()
+    if method not in _HTTP_METHODS:
+        fail("method", f"expected one of {', '.join(_HTTP_METHODS)}, got {raw.get('method')!r}")
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        fail("headers", "expected a table of strings")
+        headers = {}
+    body = raw.get("body")
+    if body is not None and not isinstance(body, str):
+        fail("body", f"expected a string, got {_type_name(body)}")
+    if body is not None and "json" in raw:
+        fail("body", "give 'json' or 'body', not both")
+    expect = raw.get("expect_status", [])
+    expect = [expect] if isinstance(expect, int) and not isinstance(expect, bool) else expect
+    if not isinstance(expect, list) or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in expect
+    ):
+        fail("expect_status", f"expected a status code or an array of them (100-599), got {raw.get('expect_status')!r}")
+        expect = []
+    timeout = 30.0
+    if "timeout" in raw:
+        try:
+            timeout = parse_duration(raw["timeout"], field="timeout")
+            if timeout <= 0:
+                fail("timeout", f"must be greater than zero, got {raw['timeout']!r}")
+        except (ValueError, TypeError) as exc:
+            fail("timeout", str(exc).removeprefix("timeout: "))
+    if len(job.problems.errors) > before:
+        return None
+    return HttpTarget(
+        url=str(url),
+        method=method,
+        headers=dict(headers),
+        json=raw.get("json"),
+        body=body,
+        expect_status=tuple(expect),
+        timeout=timeout,
     )
 
 

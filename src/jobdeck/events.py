@@ -157,9 +157,15 @@ class PublishingStore:
         if lines:
             self._bus.emit("log", "appended", execution_ids=tuple(dict.fromkeys(line.execution_id for line in lines)))
 
-    async def set_paused(self, job_id: str, paused: bool, *, at: datetime, actor: str) -> None:
-        await self._inner.set_paused(job_id, paused, at=at, actor=actor)
+    async def set_paused(
+        self, job_id: str, paused: bool, *, at: datetime, actor: str, until: datetime | None = None
+    ) -> None:
+        await self._inner.set_paused(job_id, paused, at=at, actor=actor, until=until)
         self._bus.emit("job", "paused" if paused else "resumed", job_id=job_id)
+
+    async def trim_log(self, execution_id: str, *, keep_from_seq: int, note: str, at: datetime) -> None:
+        await self._inner.trim_log(execution_id, keep_from_seq=keep_from_seq, note=note, at=at)
+        self._bus.emit("log", "trimmed", execution_ids=(execution_id,))
 
     async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
         await self._inner.set_schedule_override(job_id, expression, at=at, actor=actor)

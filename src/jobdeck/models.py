@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,15 +15,18 @@ __all__ = [
     "AuditEntry",
     "AuditOutcome",
     "AuditQuery",
+    "CommandTarget",
     "Execution",
     "ExecutionQuery",
     "ExecutionStats",
     "ExecutionStatus",
+    "HttpTarget",
     "JobKind",
     "JobMetadata",
     "JobSpec",
     "JobState",
     "LogLine",
+    "OverlapPolicy",
     "Page",
     "Principal",
     "ProgressUpdate",
@@ -59,6 +63,21 @@ class TriggerKind(enum.StrEnum):
 
 class JobKind(enum.StrEnum):
     PYTHON = "python"
+    COMMAND = "command"
+    HTTP = "http"
+
+
+class OverlapPolicy(enum.StrEnum):
+    """What a scheduled fire does while the job is still running."""
+
+    SKIP = "skip"
+    """Drop the fire and record it ``skipped`` (runs never overlap)."""
+    QUEUE = "queue"
+    """Wait for the running one to end, then run; at most one fire waits, later ones are recorded ``skipped``."""
+    ALLOW = "allow"
+    """Run alongside, up to ``max_instances`` runs; beyond that the fire is recorded ``skipped``."""
+    REPLACE = "replace"
+    """Cancel the running one and start the new one."""
 
 
 class Role(enum.StrEnum):
@@ -122,6 +141,43 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CommandTarget:
+    """A command job's process: ``argv`` run directly (no shell), or ``script`` run by ``/bin/sh -c``."""
+
+    argv: tuple[str, ...] = ()
+    shell: bool = False
+    script: str | None = None
+    """With ``shell``: the command line given to the shell."""
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Added to (and overriding) jobdeck's own environment."""
+
+    def describe(self) -> str:
+        """The command as one line, for listings."""
+        return self.script if self.shell and self.script is not None else shlex.join(self.argv)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpTarget:
+    """An HTTP job's request."""
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    """A JSON body (mutually exclusive with ``body``)."""
+    body: str | None = None
+    """A text body."""
+    expect_status: tuple[int, ...] = ()
+    """Statuses that count as success; empty: any 2xx."""
+    timeout: float = 30.0
+    """Seconds for the whole request (connect, send, receive)."""
+
+    def describe(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class JobSpec:
     """One job as configured (jobs file or decorator). Operator overrides live in :class:`JobState`."""
 
@@ -146,6 +202,30 @@ class JobSpec:
     retries: int = 0
     retry_backoff: float = 30.0
     jitter: float | None = None
+    command: CommandTarget | None = None
+    """The process of a ``command`` job."""
+    http: HttpTarget | None = None
+    """The request of an ``http`` job."""
+    overlap: OverlapPolicy | None = None
+    """None: ``allow`` when ``max_instances`` > 1, else ``skip`` (see :attr:`overlap_policy`)."""
+    retry_backoff_max: float = 3600.0
+    """Cap of the exponential retry backoff, in seconds."""
+
+    @property
+    def overlap_policy(self) -> OverlapPolicy:
+        """The overlap policy in effect."""
+        if self.overlap is not None:
+            return self.overlap
+        return OverlapPolicy.ALLOW if self.max_instances > 1 else OverlapPolicy.SKIP
+
+    @property
+    def target(self) -> str:
+        """What the job runs, as one line: ``module:function``, the command, or ``METHOD url``."""
+        if self.command is not None:
+            return self.command.describe()
+        if self.http is not None:
+            return self.http.describe()
+        return self.func
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -158,6 +238,10 @@ class JobState:
     schedule_override: str | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
+    paused_until: datetime | None = None
+    """A timed pause: the job resumes by itself at this instant."""
+    last_fire_time: datetime | None = None
+    """The newest fire time handed over for this job (run, skipped or missed): catch-up starts after it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -200,6 +284,8 @@ class Execution:
     host: str | None = None
     pid: int | None = None
     heartbeat_at: datetime | None = None
+    retry_at: datetime | None = None
+    """Set on a failed attempt that will be retried: when attempt + 1 is due."""
 
     @property
     def is_manual(self) -> bool:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobdeck.clock import Clock
 from jobdeck.engine import Engine, JobView
-from jobdeck.errors import ExecutionNotRunning, InvalidInput, JobdeckError, StoreUnavailable
+from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, JobdeckError, StoreUnavailable
 from jobdeck.ids import new_id
 from jobdeck.models import (
     AuditAction,
@@ -27,12 +28,26 @@ from jobdeck.models import (
     LogLine,
     Page,
     Principal,
+    Role,
     Schedule,
 )
 from jobdeck.schedules import load_timezone, next_fire_times, parse_schedule
 from jobdeck.store.base import Store
 
-__all__ = ["HealthReport", "JobOverview", "JobSummary", "SchedulePreview", "SchedulerService", "SchedulerStats"]
+__all__ = [
+    "HealthReport",
+    "JobOverview",
+    "JobSummary",
+    "SchedulePreview",
+    "SchedulerService",
+    "SchedulerStats",
+    "TriggerResult",
+]
+
+SYSTEM = Principal(username="system", role=Role.ADMIN, via="system")
+"""The actor of what jobdeck does by itself (a timed pause ending)."""
+IDEMPOTENCY_TTL = timedelta(hours=24)
+"""How long an ``Idempotency-Key`` of a trigger is remembered."""
 
 _NEXT_RUN_COUNT = 5
 
@@ -53,10 +68,22 @@ class JobSummary:
     description: str | None
     running: int
     next_run_times: tuple[datetime, ...] = ()
+    paused_until: datetime | None = None
+    """When a timed pause ends by itself."""
+    parameters: Mapping[str, Any] | None = None
+    """The JSON schema of the job's kwargs (Python jobs), or None."""
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TriggerResult:
+    """What a trigger started — or, for a repeated ``Idempotency-Key``, the run the first request started."""
+
+    execution: Execution
+    replayed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,6 +137,7 @@ class SchedulerService:
         self._clock = clock
         self._version = version
         self._started_at = clock.now()
+        engine.set_pause_expired_handler(self._end_timed_pause)
 
     # -- jobs ------------------------------------------------------------------------------------------------
 
@@ -175,17 +203,35 @@ class SchedulerService:
             display_name=display_name,
             description=description,
             running=running,
+            paused_until=view.paused_until,
+            parameters=view.parameters,
         )
 
-    async def pause_job(self, job_id: str, *, actor: Principal) -> None:
-        """Pause a job; persisted, so it survives restarts. Idempotent.
+    async def pause_job(self, job_id: str, *, actor: Principal, until: datetime | None = None) -> None:
+        """Pause a job; persisted, so it survives restarts. Idempotent. With ``until`` the pause is timed: the
+        job resumes by itself at that instant (also after a restart), audited with actor ``system``.
 
         :raises JobNotFound: no job has this id
+        :raises InvalidInput: ``until`` is naive or not in the future (field ``until``)
         """
-        async with self._audited(AuditAction.PAUSE, actor, job_id=job_id):
+        details = {"until": until.isoformat()} if until is not None else None
+        async with self._audited(AuditAction.PAUSE, actor, job_id=job_id, details=details):
             self._engine.job(job_id)
-            await self._store.set_paused(job_id, True, at=self._clock.now(), actor=actor.username)
-            self._engine.pause(job_id)
+            now = self._clock.now()
+            if until is not None and (until.tzinfo is None or until <= now):
+                raise InvalidInput(
+                    f"until must be a future instant with a UTC offset, got {until.isoformat()}", field="until"
+                )
+            until = until.astimezone(UTC) if until is not None else None
+            await self._store.set_paused(job_id, True, at=now, actor=actor.username, until=until)
+            self._engine.pause(job_id, until=until)
+
+    async def _end_timed_pause(self, job_id: str) -> None:
+        paused_until = self._engine.job(job_id).paused_until
+        details = {"reason": "timed pause ended", "paused_until": paused_until.isoformat() if paused_until else None}
+        async with self._audited(AuditAction.RESUME, SYSTEM, job_id=job_id, details=details):
+            await self._store.set_paused(job_id, False, at=self._clock.now(), actor=SYSTEM.username)
+            self._engine.resume(job_id)
 
     async def resume_job(self, job_id: str, *, actor: Principal) -> None:
         """Resume a job; persisted. Idempotent.
@@ -198,20 +244,79 @@ class SchedulerService:
             self._engine.resume(job_id)
 
     async def trigger_job(
-        self, job_id: str, *, actor: Principal, force: bool = False, kwargs: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        *,
+        actor: Principal,
+        force: bool = False,
+        kwargs: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Execution:
-        """Run a job once now, paused or not, changing nothing about the job.
+        """Run a job once now, paused or not, changing nothing about the job. ``kwargs`` are checked against the
+        job's parameters first. With ``idempotency_key`` a repeated request (same job and key, within 24 h)
+        returns the run the first one started instead of starting another.
 
         :raises JobNotFound: no job has this id
+        :raises KwargsInvalid: the kwargs do not fit the job's parameters (422, naming the parameter)
         :raises JobAlreadyRunning: max_instances runs are going and ``force`` is false
         """
+        result = await self.trigger_job_idempotent(
+            job_id, actor=actor, force=force, kwargs=kwargs, idempotency_key=idempotency_key
+        )
+        return result.execution
+
+    async def trigger_job_idempotent(
+        self,
+        job_id: str,
+        *,
+        actor: Principal,
+        force: bool = False,
+        kwargs: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> TriggerResult:
+        """:meth:`trigger_job`, telling whether the answer is a replay of an earlier request with the same key."""
+        if idempotency_key is None:
+            return TriggerResult(execution=await self._trigger(job_id, actor, force, kwargs, None))
+        self._engine.job(job_id)
+        now = self._clock.now()
+        mine = new_id(now)
+        bound = await self._store.claim_idempotency_key(
+            job_id, idempotency_key, mine, at=now, not_before=now - IDEMPOTENCY_TTL
+        )
+        if bound != mine:
+            return TriggerResult(execution=await self._first_run(bound), replayed=True)
+        try:
+            return TriggerResult(execution=await self._trigger(job_id, actor, force, kwargs, mine))
+        except BaseException:
+            await self._store.release_idempotency_key(job_id, idempotency_key, mine)
+            raise
+
+    async def _trigger(
+        self,
+        job_id: str,
+        actor: Principal,
+        force: bool,
+        kwargs: Mapping[str, Any] | None,
+        execution_id: str | None,
+    ) -> Execution:
         details: dict[str, Any] = {"force": force}
         if kwargs:
             details["kwargs"] = dict(kwargs)
         async with self._audited(AuditAction.TRIGGER, actor, job_id=job_id, details=details) as audit:
-            execution = await self._engine.trigger(job_id, force=force, kwargs=kwargs, actor=actor.username)
+            execution = await self._engine.trigger(
+                job_id, force=force, kwargs=kwargs, actor=actor.username, execution_id=execution_id
+            )
             audit["execution_id"] = execution.id
         return execution
+
+    async def _first_run(self, execution_id: str) -> Execution:
+        # The first request may still be between claiming the key and inserting its record: wait briefly.
+        for _ in range(100):
+            try:
+                return self._with_live_progress(await self._store.get_execution(execution_id))
+            except ExecutionNotFound:
+                await asyncio.sleep(0.05)
+        return self._with_live_progress(await self._store.get_execution(execution_id))
 
     async def update_metadata(
         self, job_id: str, *, display_name: str | None, description: str | None, actor: Principal
@@ -263,6 +368,24 @@ class SchedulerService:
         if query.job_id is not None and page.total == 0:
             self._engine.job(query.job_id)
         return dataclasses.replace(page, items=[self._with_live_progress(e) for e in page.items])
+
+    async def get_execution_log(
+        self, execution_id: str, *, after: int = 0, limit: int = 200
+    ) -> tuple[Execution, list[LogLine]]:
+        """An execution's log lines with ``seq > after`` (oldest first, at most ``limit``); with ``after=0`` the
+        newest ``limit`` lines. Poll with the last ``seq`` seen to follow a running execution's log.
+
+        :raises ExecutionNotFound: no execution has this id
+        """
+        execution = self._with_live_progress(await self._store.get_execution(execution_id))
+        return execution, await self._store.read_log(execution_id, after=after, limit=limit)
+
+    async def retry_chain(self, execution_id: str) -> list[Execution]:
+        """Every attempt linked to the execution by retries, first attempt first.
+
+        :raises ExecutionNotFound: no execution has this id
+        """
+        return await self._store.retry_chain(execution_id)
 
     async def get_execution(self, execution_id: str) -> tuple[Execution, list[LogLine]]:
         """One execution with the tail of its log.

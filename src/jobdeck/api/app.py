@@ -21,7 +21,7 @@ from jobdeck.clock import Clock
 from jobdeck.config import Settings, load_jobs_file
 from jobdeck.dashboard import dashboard_router
 from jobdeck.errors import ConfigError, JobdeckError
-from jobdeck.models import JobSpec
+from jobdeck.models import JobSpec, OverlapPolicy
 from jobdeck.runtime import Runtime
 from jobdeck.schedules import parse_duration, parse_schedule
 
@@ -31,9 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _JOB_OPTIONS = {
     "display_name", "description", "tags", "kwargs", "timezone", "paused", "max_instances", "coalesce",
-    "misfire_grace", "timeout", "retries", "retry_backoff", "jitter",
+    "misfire_grace", "timeout", "retries", "retry_backoff", "jitter", "overlap", "retry_backoff_max",
 }  # fmt: skip
-_DURATION_OPTIONS = {"misfire_grace", "timeout", "retry_backoff", "jitter"}
+_DURATION_OPTIONS = {"misfire_grace", "timeout", "retry_backoff", "jitter", "retry_backoff_max"}
 
 
 class JobDeck:
@@ -92,6 +92,12 @@ class JobDeck:
                     # parse_duration's message already starts with the field's name.
                     raise ConfigError(str(exc), job_id=job_id) from None
         values.setdefault("misfire_grace", self.settings.misfire_grace)
+        if values.get("overlap") is not None:
+            try:
+                values["overlap"] = OverlapPolicy(values["overlap"])
+            except ValueError:
+                reason = f"unknown overlap policy {values['overlap']!r}"
+                raise ConfigError(reason, job_id=job_id, field="overlap") from None
         values["tags"] = tuple(values.get("tags", ()))
         timezone = str(values.pop("timezone", self.settings.timezone))
         try:

@@ -35,6 +35,8 @@ __all__ = [
     "HealthzOut",
     "JobDetailOut",
     "JobOut",
+    "LogLineOut",
+    "LogPageOut",
     "LoginIn",
     "MetadataIn",
     "ScheduleIn",
@@ -91,6 +93,7 @@ class JobOut(BaseModel):
     tags: list[str]
     kind: str
     running: int
+    paused_until: datetime | None = Field(default=None, description="When a timed pause ends by itself")
 
     @classmethod
     def of(cls, job: JobSummary, tz: tzinfo) -> JobOut:
@@ -114,6 +117,7 @@ def _job_fields(job: JobSummary, tz: tzinfo) -> dict[str, Any]:
         "tags": list(spec.tags),
         "kind": spec.kind.value,
         "running": job.running,
+        "paused_until": _local(job.paused_until, tz),
     }
 
 
@@ -130,10 +134,27 @@ class JobDetailOut(JobOut):
     timeout: float | None
     retries: int
     next_run_times: list[datetime]
+    retry_backoff: float = Field(default=30.0, description="Seconds before the first retry (doubling after)")
+    retry_backoff_max: float = Field(default=3600.0, description="Cap of the retry backoff, in seconds")
+    overlap: str = Field(default="skip", description="skip | queue | allow | replace")
+    target: str = Field(default="", description="What the job runs: module:function, the command, or METHOD url")
+    command: list[str] | None = Field(default=None, description="A command job's argv (null for other kinds)")
+    http: dict[str, Any] | None = Field(default=None, description="An HTTP job's request (null for other kinds)")
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON schema of the kwargs a manual run may pass (Python jobs); trigger validates against it",
+    )
 
     @classmethod
     def of(cls, job: JobSummary, tz: tzinfo) -> JobDetailOut:
         spec = job.spec
+        command = None
+        if spec.command is not None:
+            command = list(spec.command.argv) if not spec.command.shell else ["/bin/sh", "-c", spec.command.describe()]
+        http = None
+        if spec.http is not None:
+            h = spec.http
+            http = {"method": h.method, "url": h.url, "expect_status": list(h.expect_status), "timeout": h.timeout}
         return cls(
             **_job_fields(job, tz),
             func=spec.func,
@@ -145,6 +166,13 @@ class JobDetailOut(JobOut):
             timeout=spec.timeout,
             retries=spec.retries,
             next_run_times=[t.astimezone(tz) for t in job.next_run_times],
+            retry_backoff=spec.retry_backoff,
+            retry_backoff_max=spec.retry_backoff_max,
+            overlap=spec.overlap_policy.value,
+            target=spec.target,
+            command=command,
+            http=http,
+            parameters=dict(job.parameters) if job.parameters is not None else None,
         )
 
 
@@ -182,6 +210,7 @@ class ExecutionOut(BaseModel):
     host: str | None
     pid: int | None
     heartbeat_at: datetime | None
+    retry_at: datetime | None = Field(default=None, description="On a failed attempt that will be retried: when")
 
     @classmethod
     def of(cls, e: Execution, tz: tzinfo) -> ExecutionOut:
@@ -221,6 +250,7 @@ def _execution_fields(e: Execution, tz: tzinfo) -> dict[str, Any]:
         "host": e.host,
         "pid": e.pid,
         "heartbeat_at": _local(e.heartbeat_at, tz),
+        "retry_at": _local(e.retry_at, tz),
     }
 
 
@@ -231,13 +261,60 @@ class LogLineOut(BaseModel):
     message: str
 
 
+class RetryLinkOut(BaseModel):
+    id: str
+    attempt: int
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error_message: str | None
+    retry_at: datetime | None
+
+
 class ExecutionDetailOut(ExecutionOut):
     log: list[LogLineOut] = Field(description="The tail of the run's log, oldest first")
+    retry_chain: list[RetryLinkOut] = Field(
+        default_factory=list,
+        description="Every attempt linked to this one by retries (retry_of), first attempt first; [] without retries",
+    )
 
     @classmethod
-    def with_log(cls, e: Execution, lines: list[LogLine], tz: tzinfo) -> ExecutionDetailOut:
-        log = [LogLineOut(seq=ln.seq, at=ln.at.astimezone(tz), level=ln.level, message=ln.message) for ln in lines]
-        return cls(**_execution_fields(e, tz), log=log)
+    def with_log(
+        cls, e: Execution, lines: list[LogLine], tz: tzinfo, chain: list[Execution] | None = None
+    ) -> ExecutionDetailOut:
+        log = [_log_line(ln, tz) for ln in lines]
+        links = [
+            RetryLinkOut(
+                id=a.id,
+                attempt=a.attempt,
+                trigger=a.trigger.value,
+                status=a.status.value,
+                started_at=a.started_at.astimezone(tz),
+                finished_at=_local(a.finished_at, tz),
+                error_message=a.error_message,
+                retry_at=_local(a.retry_at, tz),
+            )
+            for a in (chain or [])
+            if len(chain or []) > 1
+        ]
+        return cls(**_execution_fields(e, tz), log=log, retry_chain=links)
+
+
+def _log_line(line: LogLine, tz: tzinfo) -> LogLineOut:
+    return LogLineOut(seq=line.seq, at=line.at.astimezone(tz), level=line.level, message=line.message)
+
+
+class LogPageOut(BaseModel):
+    execution_id: str
+    status: str = Field(description="The execution's status now; stop polling once it is not running")
+    lines: list[LogLineOut] = Field(description="Oldest first")
+    last_seq: int = Field(description="Pass as `after` to get only newer lines (the `after` given when none)")
+
+    @classmethod
+    def of(cls, e: Execution, lines: list[LogLine], after: int, tz: tzinfo) -> LogPageOut:
+        last = max((ln.seq for ln in lines), default=after)
+        return cls(execution_id=e.id, status=e.status.value, lines=[_log_line(ln, tz) for ln in lines], last_seq=last)
 
 
 class ExecutionPage(BaseModel):

@@ -8,8 +8,10 @@ tight loop and safe to call from both coroutines and worker threads.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
-from collections.abc import Generator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -30,6 +32,8 @@ __all__ = [
 _CURRENT: ContextVar[JobContext | None] = ContextVar("jobdeck_current_job", default=None)
 
 _MAX_PENDING_LOG_LINES = 10_000
+MAX_LOG_LINE_CHARS = 8192
+"""A longer log message is cut (and ends with ``…[truncated]``)."""
 
 
 class JobCancelled(Exception):
@@ -65,13 +69,17 @@ class ProgressBoard:
     Updates for runs that are not open (finished, or never started here) are dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_log_lines: int = 2000, max_log_bytes: int = 512 * 1024) -> None:
         self._lock = threading.Lock()
         self._open: set[str] = set()
         self._live: dict[str, ProgressUpdate] = {}
         self._pending: dict[str, ProgressUpdate] = {}
         self._logs: list[LogLine] = []
         self._seq: dict[str, int] = {}
+        self._max_log_lines = max_log_lines
+        self._max_log_bytes = max_log_bytes
+        self._budgets: dict[str, _LogBudget] = {}
+        self._trims: dict[str, tuple[int, str]] = {}
 
     def open(self, execution_id: str) -> None:
         """Start accepting updates for a run."""
@@ -85,6 +93,8 @@ class ProgressBoard:
             self._live.pop(execution_id, None)
             self._pending.pop(execution_id, None)
             self._seq.pop(execution_id, None)
+            self._budgets.pop(execution_id, None)
+            self._trims.pop(execution_id, None)
             self._logs = [line for line in self._logs if line.execution_id != execution_id]
 
     def record(self, update: ProgressUpdate) -> None:
@@ -96,13 +106,27 @@ class ProgressBoard:
             self._pending[update.execution_id] = _merge(self._pending.get(update.execution_id), update)
 
     def add_log(self, execution_id: str, *, at: datetime, level: str, message: str) -> None:
-        """Queue one log line; ``seq`` increases per execution from 1."""
+        """Queue one log line; ``seq`` increases per execution from 1.
+
+        Each run's log is bounded (``max_log_lines`` lines, ``max_log_bytes`` bytes of messages): beyond that the
+        oldest lines are dropped, and a trim (with a note of what was dropped) is queued for :meth:`take_trims`.
+        """
+        if len(message) > MAX_LOG_LINE_CHARS:
+            message = message[:MAX_LOG_LINE_CHARS] + "…[truncated]"
         with self._lock:
             if execution_id not in self._open:
                 return
             seq = self._seq.get(execution_id, 0) + 1
             self._seq[execution_id] = seq
             self._logs.append(LogLine(execution_id=execution_id, seq=seq, at=at, level=level, message=message))
+            budget = self._budgets.setdefault(execution_id, _LogBudget())
+            budget.add(seq, len(message.encode("utf-8")))
+            if budget.over(self._max_log_lines, self._max_log_bytes):
+                budget.shrink(self._max_log_lines, self._max_log_bytes)
+                first = budget.first_seq()
+                self._trims[execution_id] = (first, budget.note(self._max_log_lines, self._max_log_bytes))
+                # Pending lines that fell out of the window are never written at all.
+                self._logs = [ln for ln in self._logs if ln.execution_id != execution_id or ln.seq >= first]
             if len(self._logs) > _MAX_PENDING_LOG_LINES:
                 # Only reachable while the store is down for long: keep memory bounded, lose the oldest lines.
                 del self._logs[: len(self._logs) - _MAX_PENDING_LOG_LINES]
@@ -125,6 +149,19 @@ class ProgressBoard:
                 self._logs = [line for line in self._logs if line.execution_id != execution_id]
             return ([update] if update else []), lines
 
+    def take_trims(self) -> dict[str, tuple[int, str]]:
+        """Remove and return the queued log trims: execution id → (first seq to keep, note)."""
+        with self._lock:
+            trims, self._trims = self._trims, {}
+            return trims
+
+    def restore_trims(self, trims: dict[str, tuple[int, str]]) -> None:
+        """Put back trims a failed write took (a newer trim of the same run wins)."""
+        with self._lock:
+            for execution_id, trim in trims.items():
+                if execution_id in self._open:
+                    self._trims.setdefault(execution_id, trim)
+
     def restore(self, updates: list[ProgressUpdate], lines: list[LogLine]) -> None:
         """Put back what a failed write took, under anything newer that arrived meanwhile."""
         with self._lock:
@@ -134,6 +171,42 @@ class ProgressBoard:
                     self._pending[old.execution_id] = _merge(old, newer) if newer else old
             kept = [line for line in lines if line.execution_id in self._open]
             self._logs = kept + self._logs
+
+
+class _LogBudget:
+    """The sizes of the lines a run's log keeps, oldest first, and what was dropped."""
+
+    __slots__ = ("bytes", "dropped_bytes", "dropped_lines", "lines")
+
+    def __init__(self) -> None:
+        self.lines: deque[tuple[int, int]] = deque()
+        self.bytes = 0
+        self.dropped_lines = 0
+        self.dropped_bytes = 0
+
+    def add(self, seq: int, size: int) -> None:
+        self.lines.append((seq, size))
+        self.bytes += size
+
+    def over(self, max_lines: int, max_bytes: int) -> bool:
+        return len(self.lines) > max_lines or (self.bytes > max_bytes and len(self.lines) > 1)
+
+    def shrink(self, max_lines: int, max_bytes: int) -> None:
+        while self.over(max_lines, max_bytes):
+            _, size = self.lines.popleft()
+            self.bytes -= size
+            self.dropped_lines += 1
+            self.dropped_bytes += size
+
+    def first_seq(self) -> int:
+        return self.lines[0][0]
+
+    def note(self, max_lines: int, max_bytes: int) -> str:
+        kb = self.dropped_bytes / 1024
+        return (
+            f"[jobdeck] {self.dropped_lines} earlier line{'' if self.dropped_lines == 1 else 's'} ({kb:.1f} KB) "
+            f"dropped: a run's log keeps its last {max_lines} lines / {max_bytes // 1024} KB"
+        )
 
 
 def _merge(base: ProgressUpdate | None, update: ProgressUpdate) -> ProgressUpdate:
@@ -176,6 +249,7 @@ class JobContext:
         self._clock = clock
         # threading.Event: set from the loop, read from worker threads.
         self._cancel = threading.Event()
+        self._on_cancel: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"JobContext(job_id={self.job_id!r}, execution_id={self.execution_id!r}, attempt={self.attempt})"
@@ -186,8 +260,21 @@ class JobContext:
         return self._cancel.is_set()
 
     def request_cancel(self) -> None:
-        """Set the cancel flag (the engine calls this; jobs should raise :class:`JobCancelled` instead)."""
+        """Set the cancel flag (the engine calls this, on the loop; jobs should raise :class:`JobCancelled`
+        instead). The first call runs the callbacks registered with :meth:`on_cancel`."""
+        if self._cancel.is_set():
+            return
         self._cancel.set()
+        for callback in self._on_cancel:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the loop) when cancellation is requested — at once if it already was. Job kinds
+        that cannot check the flag themselves (commands) stop their work from here."""
+        if self._cancel.is_set():
+            callback()
+        else:
+            self._on_cancel.append(callback)
 
     def check_cancelled(self) -> None:
         """Raise :class:`JobCancelled` if cancellation was requested; otherwise do nothing.
@@ -233,8 +320,22 @@ class JobContext:
         return Checkpoint()
 
     def log(self, message: str, level: str = "info") -> None:
-        """Append a line to this run's log (stored with the execution, shown in its detail)."""
+        """Append a line to this run's log (stored with the execution, shown in its detail and followed live
+        through ``GET /api/scheduler/executions/{id}/log``)."""
         self._board.add_log(self.execution_id, at=self._clock.now(), level=level, message=str(message))
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A standard logger for this job (``jobdeck.job.<job_id>``, level INFO): its records go to the run's
+        log, like those of any logger used inside the run."""
+        logger = logging.getLogger(f"jobdeck.job.{self.job_id}")
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        return logger
+
+    def uses(self, board: ProgressBoard) -> bool:
+        """Whether this run reports to ``board`` (the engine's log handler routes only its own runs)."""
+        return self._board is board
 
 
 def current_context() -> JobContext | None:

@@ -7,29 +7,46 @@ or that is paused, is still listed and can still be triggered by hand.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from jobdeck.clock import Clock
+from jobdeck.engine.catchup import plan_catch_up
 from jobdeck.engine.kinds import JobInvoker, invoker_for
+from jobdeck.engine.logs import RunLogHandler
 from jobdeck.engine.options import EngineOptions
+from jobdeck.engine.overlap import OverlapGate
+from jobdeck.engine.retries import RetryScheduler
 from jobdeck.engine.runner import Runner, format_seconds, merged_kwargs
 from jobdeck.engine.scheduler import Timer
 from jobdeck.engine.watchdog import Watchdog
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.ids import new_id
-from jobdeck.models import Execution, ExecutionStatus, JobSpec, JobState, ProgressUpdate, Schedule, TriggerKind
+from jobdeck.models import (
+    Execution,
+    ExecutionStatus,
+    JobSpec,
+    JobState,
+    OverlapPolicy,
+    ProgressUpdate,
+    Schedule,
+    TriggerKind,
+)
 from jobdeck.schedules import next_fire_time, parse_schedule
 from jobdeck.store.base import Store
 
-__all__ = ["Engine", "JobView"]
+__all__ = ["Engine", "JobView", "PauseExpiredHandler"]
 
 EngineState = Literal["running", "stopped"]
+
+PauseExpiredHandler = Callable[[str], Awaitable[None]]
+"""Called with the job id when a timed pause ends; it persists and applies the resume (the service audits it)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,6 +61,14 @@ class JobView:
     next_run_time: datetime | None
     """Next fire time in UTC; None while paused, when the schedule has no future fire, or (engine stopped)
     computed from the schedule alone."""
+    paused_until: datetime | None = None
+    """When a timed pause ends by itself."""
+    parameters: Mapping[str, Any] | None = None
+    """The JSON schema of the job's kwargs (Python jobs), or None."""
+
+    @property
+    def overlap(self) -> OverlapPolicy:
+        return self.spec.overlap_policy
 
 
 @dataclass(kw_only=True)
@@ -52,6 +77,9 @@ class _Entry:
     invoker: JobInvoker
     override: Schedule | None
     paused: bool
+    paused_until: datetime | None = None
+    catch_up_after: datetime | None = None
+    """The instant catch-up starts after: the last fire time, or a later operator change of the job's state."""
 
     @property
     def schedule(self) -> Schedule:
@@ -71,8 +99,18 @@ class Engine:
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
         self._entries: dict[str, _Entry] = {}
-        self._runner = Runner(store, clock=clock, options=self._options)
+        self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
+        self._gate = OverlapGate(
+            store,
+            clock=clock,
+            options=self._options,
+            cancel_local=lambda eid, reason: self._runner.request_cancel(eid, reason=reason),
+        )
+        self._retries = RetryScheduler(clock=clock, start=self._start_retry)
+        self._log_handler = RunLogHandler(self._runner.board)
+        self._pause_timers: dict[str, asyncio.TimerHandle] = {}
+        self._on_pause_expired: PauseExpiredHandler | None = None
         self._timer: Timer | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -97,6 +135,10 @@ class Engine:
     def state(self) -> EngineState:
         """``"running"`` or ``"stopped"``."""
         return self._state
+
+    def pending_retries(self) -> list[str]:
+        """Ids of the failed attempts whose retry waits in this process."""
+        return self._retries.pending
 
     def local_running(self) -> list[str]:
         """Ids of the executions running in this process, oldest first."""
@@ -128,9 +170,14 @@ class Engine:
             override = parse_schedule(state.schedule_override, timezone=spec.timezone)
         paused = state.paused if state is not None and state.paused is not None else spec.paused
         entry = _Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
+        if state is not None:
+            entry.paused_until = state.paused_until if paused else None
+            marks = [t for t in (state.last_fire_time, state.updated_at) if t is not None]
+            entry.catch_up_after = max(marks) if state.last_fire_time is not None else None
         self._entries[spec.id] = entry
         if self._timer is not None:
             self._schedule(entry)
+            self._arm_pause_timer(entry)
 
     def jobs(self) -> list[JobView]:
         """Every registered job, in registration order."""
@@ -143,15 +190,19 @@ class Engine:
         """
         return self._view(self._entry(job_id))
 
-    def pause(self, job_id: str) -> None:
-        """Stop firing a job on its schedule (manual triggers still work). Idempotent.
+    def pause(self, job_id: str, *, until: datetime | None = None) -> None:
+        """Stop firing a job on its schedule (manual triggers still work). Idempotent. With ``until`` the pause
+        is timed: at that instant the job resumes by itself (through the handler of
+        :meth:`set_pause_expired_handler`, which persists and audits it).
 
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
         entry.paused = True
+        entry.paused_until = until
         if self._timer is not None:
             self._timer.pause(job_id)
+        self._arm_pause_timer(entry)
 
     def resume(self, job_id: str) -> None:
         """Fire a paused job again, from its next fire time after now (fires missed while paused are skipped).
@@ -161,8 +212,39 @@ class Engine:
         """
         entry = self._entry(job_id)
         entry.paused = False
+        entry.paused_until = None
+        entry.catch_up_after = self._clock.now()
+        self._arm_pause_timer(entry)
         if self._timer is not None:
             self._timer.resume(job_id)
+
+    def set_pause_expired_handler(self, handler: PauseExpiredHandler) -> None:
+        """Who resumes a job whose timed pause ended (the service: it persists and audits the resume). Without
+        one the engine persists the resume itself, as actor ``system``."""
+        self._on_pause_expired = handler
+
+    def _arm_pause_timer(self, entry: _Entry) -> None:
+        job_id = entry.spec.id
+        old = self._pause_timers.pop(job_id, None)
+        if old is not None:
+            old.cancel()
+        if not entry.paused or entry.paused_until is None or self._timer is None:
+            return
+        delay = max(0.0, (entry.paused_until - self._clock.now()).total_seconds())
+        self._pause_timers[job_id] = asyncio.get_running_loop().call_later(
+            delay, lambda: self._spawn(self._pause_expired(job_id), name=f"jobdeck-unpause:{job_id}")
+        )
+
+    async def _pause_expired(self, job_id: str) -> None:
+        self._pause_timers.pop(job_id, None)
+        entry = self._entries.get(job_id)
+        if entry is None or not entry.paused or entry.paused_until is None:
+            return
+        if self._on_pause_expired is not None:
+            await self._on_pause_expired(job_id)
+        else:
+            await self._store.set_paused(job_id, False, at=self._clock.now(), actor="system")
+            self.resume(job_id)
 
     def reschedule(self, job_id: str, schedule: Schedule | None) -> None:
         """Use ``schedule`` instead of the configured one; None goes back to the configured schedule. The
@@ -194,6 +276,8 @@ class Engine:
             schedule_overridden=entry.override is not None,
             paused=entry.paused,
             next_run_time=next_run,
+            paused_until=entry.paused_until if entry.paused else None,
+            parameters=entry.invoker.parameters,
         )
 
     def _schedule(self, entry: _Entry) -> None:
@@ -209,14 +293,24 @@ class Engine:
     # -- runs ------------------------------------------------------------------------------------------------
 
     async def trigger(
-        self, job_id: str, *, force: bool = False, kwargs: Mapping[str, Any] | None = None, actor: str
+        self,
+        job_id: str,
+        *,
+        force: bool = False,
+        kwargs: Mapping[str, Any] | None = None,
+        actor: str,
+        execution_id: str | None = None,
     ) -> Execution:
         """Run a job once now, paused or not, without changing anything about the job.
 
         ``kwargs`` overlay the job's configured kwargs for this run only; ``force`` reaches a ``force``
         parameter of the job and lifts the max_instances check. Returns the new ``running`` record.
 
+        ``execution_id`` (made with :func:`jobdeck.ids.new_id`) names the new record, for callers that must know
+        it before the run starts (idempotent triggers).
+
         :raises JobNotFound: no job has this id
+        :raises KwargsInvalid: the merged kwargs do not fit the job's parameters (nothing is started)
         :raises JobAlreadyRunning: ``max_instances`` executions of the job are running (on any replica) and
             ``force`` is false
         :raises InvalidState: the engine is not running
@@ -225,6 +319,8 @@ class Engine:
         if not self.running:
             raise InvalidState("the jobdeck engine is not running; jobs cannot be triggered")
         spec = entry.spec
+        run_kwargs = merged_kwargs(spec.kwargs, kwargs)
+        entry.invoker.check_kwargs(job_id, run_kwargs)
         if not force:
             running = (await self._store.count_running()).get(job_id, 0)
             if running >= spec.max_instances:
@@ -238,19 +334,20 @@ class Engine:
             trigger=TriggerKind.MANUAL,
             triggered_by=actor,
             force=force,
-            kwargs=merged_kwargs(spec.kwargs, kwargs),
+            kwargs=run_kwargs,
+            execution_id=execution_id,
         )
         await self._runner.launch(spec, entry.invoker, execution)
         return execution
 
-    async def cancel(self, execution_id: str) -> None:
+    async def cancel(self, execution_id: str, *, reason: str | None = None) -> None:
         """Stop a run of this process: set its cancel flag now (the job sees :class:`JobCancelled` at its next
         progress or cancel check) and, for async jobs, cancel its task after ``cancel_grace``.
 
         The caller has already set ``cancel_requested`` in the store; runs on other replicas pick that up at
         their next heartbeat. Unknown or non-local ids are ignored.
         """
-        self._runner.request_cancel(execution_id)
+        self._runner.request_cancel(execution_id, reason=reason)
 
     def _new_execution(
         self,
@@ -264,9 +361,12 @@ class Engine:
         triggered_by: str | None = None,
         force: bool = False,
         error_message: str | None = None,
+        execution_id: str | None = None,
+        attempt: int = 1,
+        retry_of: str | None = None,
     ) -> Execution:
         return Execution(
-            id=new_id(now),
+            id=execution_id or new_id(now),
             job_id=spec.id,
             job_name=spec.display_name or spec.id,
             status=status,
@@ -276,7 +376,8 @@ class Engine:
             finished_at=None if status is ExecutionStatus.RUNNING else now,
             trigger=trigger,
             triggered_by=triggered_by,
-            attempt=1,
+            attempt=attempt,
+            retry_of=retry_of,
             force=force,
             kwargs=dict(kwargs),
             error_message=error_message,
@@ -310,6 +411,7 @@ class Engine:
         if entry is None:
             return
         spec = entry.spec
+        await self._store.record_fire(job_id, fire_time)
         if spec.jitter:
             # Jitter delays the start, not the fire: scheduled_time stays the fire time, so replicas still claim
             # the same key and `delay` shows the jitter.
@@ -320,49 +422,96 @@ class Engine:
             self._jittering.discard(task)
         if not self.running:
             return
-        running = (await self._store.count_running()).get(job_id, 0)
-        now = self._clock.now()
-        if running >= spec.max_instances:
-            await self._store.insert_execution(
-                self._new_execution(
-                    spec,
-                    now,
-                    status=ExecutionStatus.SKIPPED,
-                    scheduled_time=fire_time,
-                    trigger=TriggerKind.SCHEDULE,
-                    kwargs=spec.kwargs,
-                    error_message=f"max_instances={spec.max_instances} reached; {running} "
-                    f"run{'' if running == 1 else 's'} going",
-                )
+
+        async def start() -> None:
+            if not self.running:
+                return
+            execution = self._new_execution(
+                spec,
+                self._clock.now(),
+                status=ExecutionStatus.RUNNING,
+                scheduled_time=fire_time,
+                trigger=TriggerKind.SCHEDULE,
+                kwargs=spec.kwargs,
             )
-            return
-        execution = self._new_execution(
-            spec,
-            now,
-            status=ExecutionStatus.RUNNING,
-            scheduled_time=fire_time,
-            trigger=TriggerKind.SCHEDULE,
-            kwargs=spec.kwargs,
+            await self._runner.launch(spec, entry.invoker, execution)
+
+        async def skip(reason: str) -> None:
+            await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
+
+        await self._gate.fire(spec, fire_time, start=start, skip=skip)
+
+    async def _insert_closed(self, spec: JobSpec, status: ExecutionStatus, fire_time: datetime, message: str) -> None:
+        # Same key as the run would have had: on several replicas only one such record is written.
+        await self._store.insert_execution(
+            self._new_execution(
+                spec,
+                self._clock.now(),
+                status=status,
+                scheduled_time=fire_time,
+                trigger=TriggerKind.SCHEDULE,
+                kwargs=spec.kwargs,
+                error_message=message,
+            )
         )
-        await self._runner.launch(spec, entry.invoker, execution)
 
     async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
         spec = entry.spec
-        # Same key as the run would have had: on several replicas only one `missed` record is written.
-        await self._store.insert_execution(
-            self._new_execution(
-                spec,
-                self._clock.now(),
-                status=ExecutionStatus.MISSED,
-                scheduled_time=fire_time,
-                trigger=TriggerKind.SCHEDULE,
-                kwargs=spec.kwargs,
-                error_message=f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)",
-            )
+        await self._store.record_fire(job_id, fire_time)
+        message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
+        await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
+
+    async def _catch_up(self, entry: _Entry) -> None:
+        """Deal with the fires a job missed while no jobdeck was running (see :mod:`jobdeck.engine.catchup`)."""
+        spec = entry.spec
+        if entry.paused or entry.catch_up_after is None:
+            return
+        plan = plan_catch_up(
+            entry.schedule,
+            last_fire=entry.catch_up_after,
+            now=self._clock.now(),
+            coalesce=spec.coalesce,
+            misfire_grace=spec.misfire_grace,
         )
+        if plan.missed and plan.missed_first is not None:
+            await self._insert_closed(
+                spec, ExecutionStatus.MISSED, plan.missed_first, plan.summary(coalesced=spec.coalesce)
+            )
+            if plan.missed_last is not None:
+                await self._store.record_fire(spec.id, plan.missed_last)
+        for fire_time in plan.run:
+            self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")
+
+    # -- after a run: retries and waiting fires ---------------------------------------------------------------
+
+    def _after_run(
+        self, spec: JobSpec, execution: Execution, status: ExecutionStatus, retry_at: datetime | None
+    ) -> None:
+        self._gate.run_ended(spec.id)
+        if retry_at is not None and self.running:
+            self._retries.schedule(dataclasses.replace(execution, status=status, retry_at=retry_at))
+
+    async def _start_retry(self, failed: Execution) -> None:
+        entry = self._entries.get(failed.job_id)
+        if entry is None or not self.running or failed.retry_at is None:
+            return
+        now = self._clock.now()
+        execution = self._new_execution(
+            entry.spec,
+            now,
+            status=ExecutionStatus.RUNNING,
+            scheduled_time=failed.retry_at,
+            trigger=TriggerKind.RETRY,
+            triggered_by=failed.triggered_by,
+            force=failed.force,
+            kwargs=failed.kwargs,
+            attempt=failed.attempt + 1,
+            retry_of=failed.id,
+        )
+        await self._runner.launch(entry.spec, entry.invoker, execution)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -377,6 +526,8 @@ class Engine:
         timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
         timer.start()
         self._timer = timer
+        self._log_handler.install()
+        self._gate.reopen()
         for entry in self._entries.values():
             self._schedule(entry)
         loop = asyncio.get_running_loop()
@@ -385,6 +536,17 @@ class Engine:
             loop.create_task(self._watchdog.run(), name="jobdeck-watchdog"),
         ]
         self._state = "running"
+        for entry in self._entries.values():
+            self._arm_pause_timer(entry)
+            try:
+                await self._catch_up(entry)
+            except Exception:
+                self._log.exception("jobdeck: catching up the missed fires of job %s failed", entry.spec.id)
+        try:
+            for failed in await self._store.pending_retries():
+                self._retries.schedule(failed)
+        except Exception:
+            self._log.exception("jobdeck: could not read the pending retries; they wait for the next start")
 
     async def shutdown(self) -> None:
         """Stop firing; give running jobs ``shutdown_grace`` to finish; then cancel the rest. Every record this
@@ -396,6 +558,11 @@ class Engine:
         if self._timer is not None:
             self._timer.shutdown()
             self._timer = None
+        for handle in self._pause_timers.values():
+            handle.cancel()
+        self._pause_timers.clear()
+        await self._retries.shutdown()
+        self._gate.close()
         for task in self._jittering:
             task.cancel()
         if self._fires:
@@ -414,6 +581,7 @@ class Engine:
             # Threads of abandoned jobs run on; nothing waits for them.
             self._threads.shutdown(wait=False, cancel_futures=True)
             self._threads = None
+        self._log_handler.uninstall()
 
     # -- housekeeping (also called directly by tests and tools) ---------------------------------------------
 

@@ -1,8 +1,10 @@
-"""Job kinds: how one kind of job is called. Today only Python callables; commands and HTTP requests plug in here.
+"""Job kinds: how one kind of job is called — Python callables here, commands (``kinds_command``) and HTTP requests
+(``kinds_http``) beside.
 
-The runner only needs two things from a kind: ``invoke()`` (run the job once, return its result or raise) and
-``interruptible`` (whether cancelling the asyncio task running ``invoke()`` actually stops the job — true for
-coroutines, false for code in a worker thread, which Python cannot kill).
+The runner needs from a kind: ``invoke()`` (run the job once, return its result or raise), ``interruptible``
+(whether cancelling the asyncio task running ``invoke()`` actually stops the job — true for coroutines, commands
+and requests, false for code in a worker thread, which Python cannot kill), and the job's ``parameters`` (a JSON
+schema, or None) with ``check_kwargs()`` validating a run's kwargs against them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,29 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jobdeck.engine.context import JobContext
+from jobdeck.engine.parameters import Parameters
 from jobdeck.errors import ConfigError
 from jobdeck.models import JobKind, JobSpec
 
-__all__ = ["JobCall", "JobExit", "JobInvoker", "PythonInvoker", "invoker_for", "resolve_callable"]
+__all__ = [
+    "JobCall",
+    "JobExit",
+    "JobFailure",
+    "JobInvoker",
+    "PythonInvoker",
+    "invoker_for",
+    "resolve_callable",
+]
+
+
+class JobFailure(Exception):
+    """A job kind's own way of failing (a command's exit code, an HTTP status): the run is recorded ``failed``
+    with this message as its error and ``detail`` (stderr's last lines, the response body) instead of a Python
+    traceback."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class JobExit(Exception):
@@ -51,6 +72,18 @@ class JobInvoker(Protocol):
         """Whether cancelling the task that awaits :meth:`invoke` stops the job itself."""
         ...
 
+    @property
+    def parameters(self) -> dict[str, Any] | None:
+        """The JSON schema of the kwargs the job takes, or None when the kind has no typed parameters."""
+        ...
+
+    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
+        """Validate a run's (merged) kwargs before anything starts.
+
+        :raises KwargsInvalid: naming the parameter at fault
+        """
+        ...
+
     async def invoke(self, call: JobCall) -> Any:
         """Run the job once and return its result; its exceptions propagate unchanged."""
         ...
@@ -68,13 +101,21 @@ class PythonInvoker:
         self._function = function
         self._is_async = _is_coroutine_callable(function)
         self._ctx_params, self._takes_force = _special_parameters(function)
+        self._parameters = Parameters(function, skip={*self._ctx_params, "force"})
 
     @property
     def interruptible(self) -> bool:
         return self._is_async
 
+    @property
+    def parameters(self) -> dict[str, Any] | None:
+        return self._parameters.schema
+
+    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
+        self._parameters.check(job_id, kwargs)
+
     async def invoke(self, call: JobCall) -> Any:
-        kwargs = dict(call.kwargs)
+        kwargs = self._parameters.coerce(call.kwargs)
         for name in self._ctx_params:
             kwargs[name] = call.ctx
         if self._takes_force:
@@ -110,6 +151,14 @@ def invoker_for(spec: JobSpec) -> JobInvoker:
     if spec.kind is JobKind.PYTHON:
         function = spec.function if spec.function is not None else resolve_callable(spec.func, job_id=spec.id)
         return PythonInvoker(function)
+    if spec.kind is JobKind.COMMAND and spec.command is not None:
+        from jobdeck.engine.kinds_command import CommandInvoker
+
+        return CommandInvoker(spec.command)
+    if spec.kind is JobKind.HTTP and spec.http is not None:
+        from jobdeck.engine.kinds_http import HttpInvoker
+
+        return HttpInvoker(spec.http)
     raise ConfigError(f"job kind {spec.kind!r} is not supported by this engine", job_id=spec.id, field="kind")
 
 

@@ -30,6 +30,10 @@ class EngineOptions:
     """How often pending progress and log lines are written (latest progress per execution wins)."""
     retention_days: int = 90
     """Finished executions older than this are pruned daily; 0 or less keeps everything."""
+    log_max_lines: int = 2000
+    """A run's log keeps its last this many lines (older ones are dropped, with a note saying how many)."""
+    log_max_bytes: int = 512 * 1024
+    """… and at most this many bytes of messages."""
     max_threads: int = 32
     """Worker threads for sync jobs (a thread job that cannot be stopped holds its thread until it returns)."""
     host: str = field(default_factory=socket.gethostname)

@@ -7,26 +7,46 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
-import json
 import logging
-import traceback
-from collections.abc import Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
 from jobdeck.engine.context import JobCancelled, JobContext, ProgressBoard, bind_context
-from jobdeck.engine.kinds import JobCall, JobInvoker
+from jobdeck.engine.kinds import JobCall, JobFailure, JobInvoker
 from jobdeck.engine.options import EngineOptions
+from jobdeck.engine.outcome import (
+    MAX_RETURN_VALUE_BYTES,
+    describe_error,
+    format_duration,
+    format_seconds,
+    format_traceback,
+    merged_kwargs,
+    render_return_value,
+)
+from jobdeck.engine.retries import retry_at
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, ProgressUpdate
 from jobdeck.store.base import Store
 
-__all__ = ["MAX_RETURN_VALUE_BYTES", "Runner", "describe_error", "format_seconds", "render_return_value"]
+__all__ = [
+    "MAX_RETURN_VALUE_BYTES",
+    "ClosedCallback",
+    "Runner",
+    "describe_error",
+    "format_seconds",
+    "merged_kwargs",
+    "render_return_value",
+]
 
-MAX_RETURN_VALUE_BYTES = 4096
-_TRUNCATED = "…[truncated]"
-_MAX_TRACEBACK_CHARS = 64_000
+ClosedCallback = Callable[[JobSpec, Execution, ExecutionStatus, "datetime | None"], None]
+"""``(spec, execution, status, retry_at)``: a run of this process was closed (called on the loop)."""
+
+STILL_RUNNING = "cancel requested, still running"
+"""The progress message of a thread job that did not stop within the cancel grace (it cannot be killed)."""
+
 _CLOSE_ATTEMPTS = 3
 _CLOSE_RETRY_DELAY = 0.5
 
@@ -40,13 +60,19 @@ class _Stop(enum.Enum):
 
 @dataclass(eq=False, kw_only=True)
 class _Run:
+    spec: JobSpec
     execution: Execution
     ctx: JobContext
     interruptible: bool
     job_task: asyncio.Task[Any]
+    abandon: asyncio.Future[None]
+    """Set when jobdeck stops waiting for a job that ignores the cancellation of its task."""
     life_task: asyncio.Task[None] | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
     escalation: asyncio.TimerHandle | None = None
     stop: _Stop | None = None
+    timed_out: bool = False
+    cancel_reason: str | None = None
 
 
 class Runner:
@@ -57,11 +83,14 @@ class Runner:
     stopped heartbeats make certain.
     """
 
-    def __init__(self, store: Store, *, clock: Clock, options: EngineOptions) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock, options: EngineOptions, on_closed: ClosedCallback | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._options = options
-        self._board = ProgressBoard()
+        self._on_closed = on_closed
+        self._board = ProgressBoard(max_log_lines=options.log_max_lines, max_log_bytes=options.log_max_bytes)
         self._runs: dict[str, _Run] = {}
         self._threads: Executor | None = None
         self._accepting = False
@@ -77,6 +106,11 @@ class Runner:
     def live(self, execution_id: str) -> ProgressUpdate | None:
         """The latest in-memory progress of a local run, or None."""
         return self._board.live(execution_id)
+
+    @property
+    def board(self) -> ProgressBoard:
+        """Where this process's runs report progress and log lines."""
+        return self._board
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -101,10 +135,10 @@ class Runner:
                 error_message="jobdeck was shutting down; the run did not start",
             )
             return True
-        self._start(invoker, execution, self._threads)
+        self._start(spec, invoker, execution, self._threads)
         return True
 
-    def _start(self, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
+    def _start(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
         ctx = JobContext(
             execution_id=execution.id,
             job_id=execution.job_id,
@@ -123,28 +157,45 @@ class Runner:
         job_task = asyncio.get_running_loop().create_task(
             invoker.invoke(call), name=f"jobdeck:{execution.job_id}:{execution.id}", context=context
         )
-        run = _Run(execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
+        # A job abandoned after ignoring cancellation may still end later: nobody awaits it, so consume its outcome.
+        job_task.add_done_callback(lambda task: task.cancelled() or task.exception())
+        loop = asyncio.get_running_loop()
+        run = _Run(
+            spec=spec,
+            execution=execution,
+            ctx=ctx,
+            interruptible=invoker.interruptible,
+            job_task=job_task,
+            abandon=loop.create_future(),
+        )
         self._runs[execution.id] = run
-        run.life_task = asyncio.get_running_loop().create_task(self._life(run), name=f"jobdeck-life:{execution.id}")
+        if spec.timeout is not None:
+            run.timers.append(loop.call_later(spec.timeout, self._time_out, run))
+        run.life_task = loop.create_task(self._life(run), name=f"jobdeck-life:{execution.id}")
 
     async def _life(self, run: _Run) -> None:
         execution_id = run.execution.id
         try:
             # asyncio.wait, not await: cancelling this task (hard shutdown) must not cancel the job's task.
-            await asyncio.wait({run.job_task})
+            await asyncio.wait({run.job_task, run.abandon}, return_when=asyncio.FIRST_COMPLETED)
             status, fields = self._outcome(run)
             try:
                 await self._flush(execution_id)
             except Exception:
                 self._log.exception("jobdeck: could not store the final progress of execution %s", execution_id)
-            await self._close(execution_id, status, fields)
+            retry = None if run.stop is _Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, self._clock.now())
+            if retry is not None:
+                fields["retry_at"] = retry
+            if await self._close(execution_id, status, fields) and self._on_closed is not None:
+                self._on_closed(run.spec, run.execution, status, retry)
         finally:
-            if run.escalation is not None:
-                run.escalation.cancel()
+            for timer in [*run.timers, run.escalation]:
+                if timer is not None:
+                    timer.cancel()
             self._runs.pop(execution_id, None)
             self._board.forget(execution_id)
 
-    async def _close(self, execution_id: str, status: ExecutionStatus, fields: dict[str, Any]) -> None:
+    async def _close(self, execution_id: str, status: ExecutionStatus, fields: dict[str, Any]) -> bool:
         # A few tries ride out a short store outage; the run stays local (and heartbeating) meanwhile. After
         # that the record is left running and, its heartbeats gone, the zombie sweep closes it.
         for attempt in range(_CLOSE_ATTEMPTS):
@@ -155,16 +206,35 @@ class Runner:
             except Exception:
                 if attempt == _CLOSE_ATTEMPTS - 1:
                     self._log.exception("jobdeck: could not close execution %s; leaving it to the sweep", execution_id)
-                    return
+                    return False
                 self._log.warning("jobdeck: closing execution %s failed; retrying", execution_id, exc_info=True)
                 await asyncio.sleep(_CLOSE_RETRY_DELAY * (attempt + 1))
             else:
                 if not closed:
                     self._log.info("jobdeck: execution %s was closed elsewhere first; kept that outcome", execution_id)
-                return
+                return closed
+        return False
 
     def _outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
+        status, fields = self._raw_outcome(run)
+        if run.timed_out and run.stop is not _Stop.SHUTDOWN:
+            assert run.spec.timeout is not None
+            message = f"timed out after {format_duration(run.spec.timeout)}"
+            if status is ExecutionStatus.SUCCESS:
+                message += " (the job returned later, on its own)"
+            elif status is ExecutionStatus.FAILED:
+                message += f"; then {fields.get('error_message')}"
+            return ExecutionStatus.FAILED, {"error_message": message, "traceback": fields.get("traceback")}
+        return status, fields
+
+    def _raw_outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
         task = run.job_task
+        if not task.done():
+            grace = format_seconds(self._options.cancel_grace)
+            return ExecutionStatus.CANCELLED, {
+                "error_message": f"cancelled: the job ignored the cancellation of its task for cancel_grace={grace} s; "
+                "jobdeck stopped waiting for it"
+            }
         if task.cancelled():
             if run.stop is _Stop.SHUTDOWN:
                 if run.interruptible:
@@ -173,8 +243,8 @@ class Runner:
             if run.stop is _Stop.ESCALATED:
                 grace = format_seconds(self._options.cancel_grace)
                 return ExecutionStatus.CANCELLED, {
-                    "error_message": f"cancelled: the job did not stop within cancel_grace={grace} s of the "
-                    "request, so its task was cancelled"
+                    "error_message": f"cancelled{self._why(run)}: the job did not stop within cancel_grace={grace} s "
+                    "of the request, so it was stopped (task cancelled; a command's process group killed)"
                 }
             return ExecutionStatus.CANCELLED, {"error_message": "the job's task was cancelled"}
         error = task.exception()
@@ -184,35 +254,71 @@ class Runner:
             if run.stop is _Stop.SHUTDOWN:
                 message = "cancelled at shutdown"
             elif run.ctx.cancel_requested:
-                message = "cancelled on request"
+                message = f"cancelled on request{self._why(run)}"
+                if str(error) != JobCancelled().args[0]:
+                    message += f": {error}"
             else:
                 message = f"cancelled by the job: {error}"
             return ExecutionStatus.CANCELLED, {"error_message": message}
+        if isinstance(error, JobFailure):
+            return ExecutionStatus.FAILED, {"error_message": str(error), "traceback": error.detail}
         return ExecutionStatus.FAILED, {
             "error_message": describe_error(error),
-            "traceback": _format_traceback(error),
+            "traceback": format_traceback(error),
         }
+
+    @staticmethod
+    def _why(run: _Run) -> str:
+        return f" ({run.cancel_reason})" if run.cancel_reason else ""
 
     # -- cancel ----------------------------------------------------------------------------------------------
 
-    def request_cancel(self, execution_id: str) -> bool:
-        """Set a local run's cancel flag and, for jobs that can be interrupted, arm the escalation.
+    def request_cancel(self, execution_id: str, *, reason: str | None = None) -> bool:
+        """Set a local run's cancel flag (a command gets SIGTERM now) and arm the escalation: after
+        ``cancel_grace`` an interruptible job's task is cancelled (a command's process group gets SIGKILL); a
+        thread job is reported "cancel requested, still running" until it returns. ``reason`` goes into the
+        record's message.
 
         Returns False when the run is not running in this process.
         """
         run = self._runs.get(execution_id)
         if run is None:
             return False
+        if reason is not None and run.cancel_reason is None and not run.ctx.cancel_requested:
+            run.cancel_reason = reason
         run.ctx.request_cancel()
-        if run.interruptible and run.escalation is None and not run.job_task.done():
+        if run.escalation is None and not run.job_task.done():
             run.escalation = asyncio.get_running_loop().call_later(self._options.cancel_grace, self._escalate, run)
         return True
 
+    def _time_out(self, run: _Run) -> None:
+        if run.job_task.done():
+            return
+        assert run.spec.timeout is not None
+        run.timed_out = True
+        run.ctx.log(f"[jobdeck] timed out after {format_duration(run.spec.timeout)}: stopping the run", "error")
+        self.request_cancel(run.execution.id, reason=f"timeout {format_duration(run.spec.timeout)}")
+
     def _escalate(self, run: _Run) -> None:
-        if not run.job_task.done():
-            if run.stop is None:
-                run.stop = _Stop.ESCALATED
-            run.job_task.cancel()
+        if run.job_task.done():
+            return
+        if not run.interruptible:
+            # Python cannot stop a thread: say so where operators look, and wait for the job to return.
+            run.ctx.log(f"[jobdeck] {STILL_RUNNING}: the job runs in a thread and ignores the cancel flag", "warning")
+            self._board.record(
+                ProgressUpdate(execution_id=run.execution.id, at=self._clock.now(), message=STILL_RUNNING)
+            )
+            return
+        if run.stop is None:
+            run.stop = _Stop.ESCALATED
+        run.job_task.cancel()
+        # A job that swallows CancelledError gets one more grace, then its record is closed without it.
+        run.timers.append(asyncio.get_running_loop().call_later(self._options.cancel_grace, self._give_up, run))
+
+    @staticmethod
+    def _give_up(run: _Run) -> None:
+        if not run.job_task.done() and not run.abandon.done():
+            run.abandon.set_result(None)
 
     # -- pulse: progress, logs, heartbeats -------------------------------------------------------------------
 
@@ -253,8 +359,17 @@ class Runner:
                     updates = []
                 if lines:
                     await self._store.append_log(lines)
+                    lines = []
             except BaseException:
                 self._board.restore(updates, lines)
+                raise
+            trims = self._board.take_trims()
+            try:
+                for trimmed_id, (keep_from, note) in list(trims.items()):
+                    await self._store.trim_log(trimmed_id, keep_from_seq=keep_from, note=note, at=self._clock.now())
+                    del trims[trimmed_id]
+            except BaseException:
+                self._board.restore_trims(trims)
                 raise
 
     async def beat(self) -> None:
@@ -315,46 +430,3 @@ class Runner:
 
 def _lives(runs: list[_Run]) -> set[asyncio.Task[None]]:
     return {run.life_task for run in runs if run.life_task is not None}
-
-
-def render_return_value(value: object) -> str | None:
-    """A job's return value as stored: JSON text when JSON-serialisable, else ``repr()``; at most 4 KB of UTF-8
-    (longer text is cut and ends with ``…[truncated]``); None stays None."""
-    if value is None:
-        return None
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return _truncate(text, MAX_RETURN_VALUE_BYTES)
-
-
-def _truncate(text: str, limit: int) -> str:
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    room = limit - len(_TRUNCATED.encode("utf-8"))
-    # errors="ignore" drops a multi-byte character cut in half at the boundary.
-    return data[:room].decode("utf-8", errors="ignore") + _TRUNCATED
-
-
-def describe_error(error: BaseException) -> str:
-    """``"TypeName: message"`` (just the type name when the message is empty)."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _format_traceback(error: BaseException) -> str:
-    text = "".join(traceback.format_exception(error))
-    # Keep the end (where the error is) when a deep recursion makes the text huge.
-    return text if len(text) <= _MAX_TRACEBACK_CHARS else "…\n" + text[-_MAX_TRACEBACK_CHARS:]
-
-
-def format_seconds(value: float) -> str:
-    """``60.0 → "60"``, ``0.25 → "0.25"``: durations in messages without a trailing ``.0``."""
-    return f"{value:g}"
-
-
-def merged_kwargs(configured: Mapping[str, Any], run: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The kwargs a run is called with: the job's configured ones, overlaid by the run's own."""
-    return {**configured, **(run or {})}

@@ -25,20 +25,23 @@ class JobsStore(AccountsStore):
         async with self._tx() as conn:
             return {r["job_id"]: _rows.to_job_state(r) for r in (await conn.execute(select(jobs_state))).mappings()}
 
-    async def _upsert_state(self, job_id: str, field: str, value: Any, *, at: datetime, actor: str) -> None:
-        ins = self._insert(jobs_state).values({"job_id": job_id, field: value, "updated_at": at, "updated_by": actor})
+    async def _upsert_state(self, job_id: str, fields: dict[str, Any], *, at: datetime, actor: str) -> None:
+        ins = self._insert(jobs_state).values({"job_id": job_id, **fields, "updated_at": at, "updated_by": actor})
         stmt = ins.on_conflict_do_update(
             index_elements=[jobs_state.c.job_id],
-            set_={field: value, "updated_at": at, "updated_by": actor},
+            set_={**fields, "updated_at": at, "updated_by": actor},
         )
         async with self._tx(write=True) as conn:
             await conn.execute(stmt)
 
-    async def set_paused(self, job_id: str, paused: bool, *, at: datetime, actor: str) -> None:
-        await self._upsert_state(job_id, "paused", paused, at=at, actor=actor)
+    async def set_paused(
+        self, job_id: str, paused: bool, *, at: datetime, actor: str, until: datetime | None = None
+    ) -> None:
+        fields = {"paused": paused, "paused_until": until if paused else None}
+        await self._upsert_state(job_id, fields, at=at, actor=actor)
 
     async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
-        await self._upsert_state(job_id, "schedule_override", expression, at=at, actor=actor)
+        await self._upsert_state(job_id, {"schedule_override": expression}, at=at, actor=actor)
 
     async def job_metadata(self) -> dict[str, JobMetadata]:
         async with self._tx() as conn:

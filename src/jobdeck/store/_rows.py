@@ -64,6 +64,7 @@ def execution_values(execution: Execution) -> dict[str, Any]:
         "host": execution.host,
         "pid": execution.pid,
         "heartbeat_at": execution.heartbeat_at,
+        "retry_at": execution.retry_at,
     }
 
 
@@ -102,6 +103,7 @@ def to_execution(row: RowMapping) -> Execution:
         host=row["host"],
         pid=row["pid"],
         heartbeat_at=row["heartbeat_at"],
+        retry_at=row["retry_at"],
     )
 
 
@@ -119,6 +121,8 @@ def to_job_state(row: RowMapping) -> JobState:
         schedule_override=row["schedule_override"],
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],
+        paused_until=row["paused_until"],
+        last_fire_time=row["last_fire_time"],
     )
 
 

@@ -105,11 +105,26 @@ class Store(Protocol):
         return_value: str | None = None,
         error_message: str | None = None,
         traceback: str | None = None,
+        retry_at: datetime | None = None,
     ) -> bool:
-        """Move a running execution to the terminal ``status``.
+        """Move a running execution to the terminal ``status``. ``retry_at`` (on a failed attempt) records when
+        its retry is due, which makes it a pending retry until an execution with ``retry_of`` = its id exists.
 
         Returns False, and changes nothing, when the execution is not running any more (a terminal record
         never changes again) or does not exist.
+        """
+        ...
+
+    async def pending_retries(self) -> list[Execution]:
+        """Failed executions with a ``retry_at`` that no execution retries yet (no record has ``retry_of`` = their
+        id), oldest ``retry_at`` first."""
+        ...
+
+    async def retry_chain(self, execution_id: str) -> list[Execution]:
+        """Every attempt linked to the execution through ``retry_of`` (back to the first attempt and forward to
+        the newest retry), in attempt order; just the execution itself when it has no links.
+
+        :raises ExecutionNotFound: no execution has this id
         """
         ...
 
@@ -155,14 +170,25 @@ class Store(Protocol):
         lines (the tail)."""
         ...
 
+    async def trim_log(self, execution_id: str, *, keep_from_seq: int, note: str, at: datetime) -> None:
+        """Bound an execution's log: delete its lines with ``0 < seq < keep_from_seq`` and put ``note`` (what was
+        dropped, stamped ``at``) in the line of ``seq`` 0, replacing an earlier note."""
+
     # -- job state and metadata ------------------------------------------------------------------------------
 
     async def job_states(self) -> dict[str, JobState]:
         """Every job's stored operator state, by job id."""
         ...
 
-    async def set_paused(self, job_id: str, paused: bool, *, at: datetime, actor: str) -> None:
-        """Persist the paused flag of a job (creating its state row when needed)."""
+    async def set_paused(
+        self, job_id: str, paused: bool, *, at: datetime, actor: str, until: datetime | None = None
+    ) -> None:
+        """Persist the paused flag of a job (creating its state row when needed), and ``paused_until`` (a timed
+        pause; always cleared when ``paused`` is False)."""
+
+    async def record_fire(self, job_id: str, fire_time: datetime) -> None:
+        """Remember ``fire_time`` as the job's ``last_fire_time`` unless a later one is stored already (creating
+        the state row when needed; ``updated_at`` / ``updated_by`` are left alone)."""
 
     async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
         """Persist (or, with None, remove) the operator's schedule override of a job."""
@@ -186,6 +212,23 @@ class Store(Protocol):
     ) -> JobMetadata:
         """Apply an operator's edit: a None argument leaves that field as it is; ``""`` clears it. Marks the row
         operator-owned (``updated_by = actor``) and returns it."""
+        ...
+
+    # -- idempotency keys ------------------------------------------------------------------------------------
+
+    async def claim_idempotency_key(
+        self, job_id: str, key: str, execution_id: str, *, at: datetime, not_before: datetime
+    ) -> str:
+        """Bind ``(job_id, key)`` to ``execution_id`` unless it is bound already by an entry created at or after
+        ``not_before`` (older entries are expired and taken over). Returns the execution id the key is bound to:
+        ``execution_id`` when this call won, else the earlier one. Concurrent claims agree on one winner."""
+        ...
+
+    async def release_idempotency_key(self, job_id: str, key: str, execution_id: str) -> None:
+        """Forget the key when it is still bound to ``execution_id`` (its run could not be started)."""
+
+    async def prune_idempotency_keys(self, *, before: datetime) -> int:
+        """Delete keys created before the instant; returns how many."""
         ...
 
     # -- audit -----------------------------------------------------------------------------------------------

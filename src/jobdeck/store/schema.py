@@ -37,6 +37,7 @@ __all__ = [
     "audit",
     "execution_logs",
     "executions",
+    "idempotency_keys",
     "job_metadata",
     "jobs_state",
     "metadata",
@@ -117,6 +118,8 @@ jobs_state = Table(
     Column("schedule_override", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=True),
     Column("updated_by", String(128), nullable=True),
+    Column("paused_until", UtcDateTime, nullable=True),  # v0002: a timed pause ends by itself then
+    Column("last_fire_time", UtcDateTime, nullable=True),  # v0002: catch-up after downtime starts after it
 )
 
 job_metadata = Table(
@@ -159,6 +162,7 @@ executions = Table(
     Column("host", String(255), nullable=True),
     Column("pid", Integer, nullable=True),
     Column("heartbeat_at", UtcDateTime, nullable=True),
+    Column("retry_at", UtcDateTime, nullable=True),  # v0002: set on a failed attempt that will be retried
 )
 
 # Literal SQL, not bound parameters: a planner can only use a partial index when the query's own WHERE clause
@@ -206,6 +210,10 @@ Index(
     sqlite_where=IS_RUNNING,
     postgresql_where=IS_RUNNING,
 )
+
+# v0002: the retry chain (forward links) and pending retries.
+Index("ix_executions_retry_of", executions.c.retry_of)
+Index("ix_executions_retry_at", executions.c.retry_at)
 
 execution_logs = Table(
     "execution_logs",
@@ -260,6 +268,17 @@ api_tokens = Table(
 )
 
 Index("ix_api_tokens_created", api_tokens.c.created_at, api_tokens.c.id)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("execution_id", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)
 
 settings = Table(
     "settings",

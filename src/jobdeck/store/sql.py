@@ -39,7 +39,7 @@ from jobdeck.models import (
 )
 from jobdeck.store import _rows
 from jobdeck.store._base import page_total
-from jobdeck.store._jobs import JobsStore
+from jobdeck.store._runtime import RuntimeStore
 from jobdeck.store._writer import SharedRead, duration_between
 from jobdeck.store.base import Store
 from jobdeck.store.schema import (
@@ -70,7 +70,7 @@ def _percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-class SqlStore(JobsStore):
+class SqlStore(RuntimeStore):
     """The Store on a SQLite (``sqlite+aiosqlite:///path.db``) or PostgreSQL (``postgresql+asyncpg://…``) URL.
 
     Nothing connects before :meth:`open`. A URL without the async driver gets it (``sqlite://`` → aiosqlite,
@@ -217,6 +217,7 @@ class SqlStore(JobsStore):
         return_value: str | None = None,
         error_message: str | None = None,
         traceback: str | None = None,
+        retry_at: datetime | None = None,
     ) -> bool:
         if not status.is_terminal:
             raise ValueError("close_execution needs a terminal status")
@@ -227,6 +228,7 @@ class SqlStore(JobsStore):
             "return_value": return_value,
             "error_message": error_message,
             "traceback": traceback,
+            "retry_at": retry_at,
         }
         # Group-committed; the writer computes ``duration`` and touches only a record still running.
         return await self._writes.close(execution_id, values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import AwareDatetime
 
 from jobdeck.api.deps import AdminUser, CurrentUser, Offset, RuntimeDep, ServiceDep
@@ -21,6 +21,7 @@ from jobdeck.api.schemas import (
     HealthOut,
     JobDetailOut,
     JobOut,
+    LogPageOut,
     MetadataIn,
     ScheduleIn,
     StatsOut,
@@ -61,11 +62,21 @@ async def get_job_detail(request: Request, job_id: JobId, runtime: RuntimeDep, u
 
 
 @router.post("/jobs/{job_id}/pause", response_model=Envelope[JobOut], responses=CHANGE, operation_id="pauseJob")
-async def pause_job(request: Request, job_id: JobId, runtime: RuntimeDep, user: AdminUser) -> dict[str, object]:
-    """Pause a job. Persisted (survives restarts); idempotent."""
-    await runtime.service.pause_job(job_id, actor=user)
+async def pause_job(
+    request: Request,
+    job_id: JobId,
+    runtime: RuntimeDep,
+    user: AdminUser,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="Timed pause: the job resumes by itself at this instant (ISO 8601 with offset, future)"),
+    ] = None,
+) -> dict[str, object]:
+    """Pause a job. Persisted (survives restarts); idempotent. With `until` it resumes by itself then."""
+    await runtime.service.pause_job(job_id, actor=user, until=until)
     job = await runtime.service.get_job(job_id)
-    return ok(request, JobOut.of(job, runtime.display_tz), f"Job {job_id} paused")
+    message = f"Job {job_id} paused" + (f" until {until.isoformat()}" if until is not None else "")
+    return ok(request, JobOut.of(job, runtime.display_tz), message)
 
 
 @router.post("/jobs/{job_id}/resume", response_model=Envelope[JobOut], responses=CHANGE, operation_id="resumeJob")
@@ -89,12 +100,29 @@ async def trigger_job(
     user: AdminUser,
     force: Annotated[bool, Query(description="Start even if max_instances runs are going; passed to the job")] = False,
     body: Annotated[TriggerIn | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="A repeated request with the same key (per job, within 24 h) returns the first run",
+        ),
+    ] = None,
 ) -> dict[str, object]:
-    """Run a job once now, paused or not, without changing the job. 409 while max_instances runs are going."""
-    execution = await runtime.service.trigger_job(
-        job_id, actor=user, force=force, kwargs=body.kwargs if body is not None else None
+    """Run a job once now, paused or not, without changing the job. 409 while max_instances runs are going;
+    422 (naming the parameter) when `kwargs` do not fit the job's `parameters` schema."""
+    result = await runtime.service.trigger_job_idempotent(
+        job_id,
+        actor=user,
+        force=force,
+        kwargs=body.kwargs if body is not None else None,
+        idempotency_key=idempotency_key,
     )
-    return ok(request, ExecutionOut.of(execution, runtime.display_tz), f"Job {job_id} triggered")
+    message = f"Job {job_id} triggered"
+    if result.replayed:
+        message = f"Job {job_id} was already triggered with this Idempotency-Key; this is that run"
+    return ok(request, ExecutionOut.of(result.execution, runtime.display_tz), message)
 
 
 @router.put(
@@ -231,9 +259,29 @@ async def get_single_job_executions(
 async def get_execution(
     request: Request, execution_id: ExecutionId, runtime: RuntimeDep, user: CurrentUser
 ) -> dict[str, object]:
-    """One execution with every field and the tail of its log."""
+    """One execution with every field, the tail of its log and its retry chain."""
     execution, log = await runtime.service.get_execution(execution_id)
-    return ok(request, ExecutionDetailOut.with_log(execution, log, runtime.display_tz))
+    chain = await runtime.service.retry_chain(execution_id) if execution.retry_of or execution.retry_at else None
+    return ok(request, ExecutionDetailOut.with_log(execution, log, runtime.display_tz, chain))
+
+
+@router.get(
+    "/executions/{execution_id}/log",
+    response_model=Envelope[LogPageOut],
+    responses=READ_ONE,
+    operation_id="getExecutionLog",
+)
+async def get_execution_log(
+    request: Request,
+    execution_id: ExecutionId,
+    runtime: RuntimeDep,
+    user: CurrentUser,
+    after: Annotated[int, Query(ge=0, description="Only lines with seq > after; 0: the newest `limit` lines")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many lines, 1–1000")] = 200,
+) -> dict[str, object]:
+    """The run's log, incrementally: pass the `last_seq` of the previous answer as `after` to get new lines."""
+    execution, lines = await runtime.service.get_execution_log(execution_id, after=after, limit=limit)
+    return ok(request, LogPageOut.of(execution, lines, after, runtime.display_tz))
 
 
 @router.get(

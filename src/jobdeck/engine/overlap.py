@@ -1,0 +1,148 @@
+"""Overlap policies: what a scheduled fire does while the job still runs (counted in the store, on every replica).
+
+* ``skip`` — the fire is dropped and recorded ``skipped``.
+* ``queue`` — the fire waits for the running run to end, then runs (its ``delay`` shows the wait); at most one fire
+  waits per job in a process, later ones are recorded ``skipped``.
+* ``allow`` — runs overlap, up to ``max_instances``; a fire beyond that is recorded ``skipped``.
+* ``replace`` — the running run is cancelled ("replaced by the fire at …") and the fire runs once it has ended
+  (or, should it not end within twice the cancel grace, anyway). When fires come faster than runs stop, the newest
+  fire wins and the older waiting one is recorded ``skipped``.
+
+Manual triggers are not subject to the policy (they answer 409 at ``max_instances`` unless forced); neither are
+retries, which continue a fire that already ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from jobdeck.clock import Clock
+from jobdeck.engine.options import EngineOptions
+from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning
+from jobdeck.models import JobSpec, OverlapPolicy
+from jobdeck.store.base import Store
+
+__all__ = ["OverlapGate"]
+
+Start = Callable[[], Coroutine[Any, Any, None]]
+Skip = Callable[[str], Coroutine[Any, Any, None]]
+
+_POLL = 0.5
+"""How often a waiting fire re-counts running executions (runs on other replicas end without telling us)."""
+
+
+class OverlapGate:
+    """Admits scheduled fires according to their job's overlap policy.
+
+    ``cancel_local(execution_id, reason)`` stops a run of this process (``replace``); runs elsewhere see the
+    store's cancel flag at their next heartbeat.
+    """
+
+    def __init__(
+        self, store: Store, *, clock: Clock, options: EngineOptions, cancel_local: Callable[[str, str], bool]
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._options = options
+        self._cancel_local = cancel_local
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ended: dict[str, asyncio.Event] = {}
+        self._queued: set[str] = set()
+        self._replacing: dict[str, datetime] = {}
+        self._closed = False
+        self._log = logging.getLogger(__name__)
+
+    def close(self) -> None:
+        """Shutdown: fires waiting for a run to end give up without starting."""
+        self._closed = True
+        for event in self._ended.values():
+            event.set()
+
+    def reopen(self) -> None:
+        self._closed = False
+
+    def run_ended(self, job_id: str) -> None:
+        """A run of the job (in this process) was closed: wake the fires waiting for it."""
+        event = self._ended.get(job_id)
+        if event is not None:
+            event.set()
+
+    async def fire(self, spec: JobSpec, fire_time: datetime, *, start: Start, skip: Skip) -> None:
+        """Decide about one fire: ``await start()`` (under the job's admission lock, so the count and the claim
+        are one step in this process) or ``await skip(reason)``."""
+        policy = spec.overlap_policy
+        limit = spec.max_instances if policy is OverlapPolicy.ALLOW else 1
+        lock = self._locks.setdefault(spec.id, asyncio.Lock())
+        async with lock:
+            running = await self._running(spec.id)
+            if running < limit:
+                await start()
+                return
+            if policy in (OverlapPolicy.SKIP, OverlapPolicy.ALLOW):
+                await skip(f"max_instances={limit} reached; {running} run{'' if running == 1 else 's'} going")
+                return
+            if policy is OverlapPolicy.QUEUE:
+                if spec.id in self._queued:
+                    await skip("overlap=queue: another fire is already waiting for the running one to end")
+                    return
+                self._queued.add(spec.id)
+            else:
+                self._replacing[spec.id] = fire_time
+                await self._cancel_running(spec.id, fire_time)
+        if policy is OverlapPolicy.QUEUE:
+            try:
+                await self._wait_then_start(spec.id, lock, start, deadline=None)
+            finally:
+                self._queued.discard(spec.id)
+            return
+        deadline = asyncio.get_running_loop().time() + 2 * self._options.cancel_grace + self._options.heartbeat_interval
+        superseded = await self._wait_then_start(spec.id, lock, start, deadline=deadline, fire_time=fire_time)
+        if superseded:
+            await skip(f"overlap=replace: superseded by the fire at {self._replacing[spec.id].isoformat()}")
+
+    async def _wait_then_start(
+        self,
+        job_id: str,
+        lock: asyncio.Lock,
+        start: Start,
+        *,
+        deadline: float | None,
+        fire_time: datetime | None = None,
+    ) -> bool:
+        """Wait until no run of the job is going (or the deadline passed), then start. Returns True, without
+        starting, when a newer ``replace`` fire took over meanwhile."""
+        loop = asyncio.get_running_loop()
+        event = self._ended.setdefault(job_id, asyncio.Event())
+        while True:
+            if self._closed:
+                return False
+            if fire_time is not None and self._replacing.get(job_id) != fire_time:
+                return True
+            async with lock:
+                overdue = deadline is not None and loop.time() >= deadline
+                if overdue or await self._running(job_id) < 1:
+                    if overdue:
+                        self._log.warning("jobdeck: job %s: the replaced run did not end; starting anyway", job_id)
+                    if fire_time is not None:
+                        self._replacing.pop(job_id, None)
+                    await start()
+                    return False
+                event.clear()
+            timeout = _POLL if deadline is None else max(0.0, min(_POLL, deadline - loop.time()))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+
+    async def _running(self, job_id: str) -> int:
+        return (await self._store.count_running()).get(job_id, 0)
+
+    async def _cancel_running(self, job_id: str, fire_time: datetime) -> None:
+        reason = f"replaced by the fire at {fire_time.isoformat()}"
+        for execution in await self._store.running_executions(job_id=job_id):
+            with contextlib.suppress(ExecutionNotRunning, ExecutionNotFound):
+                await self._store.request_cancel(execution.id, self._clock.now())
+            self._cancel_local(execution.id, reason)
