@@ -398,7 +398,12 @@ JOB_ERRORS = [
         "importing 'exploding_jobs' failed: ZeroDivisionError: division by zero",
     ),
     ({"func": "", "command": "[]"}, "broken", "command", "expected a non-empty array of strings or a command line"),
-    ({"func": "", "http": '{ url = "ftp://example.com" }'}, "broken", "http.url", "expected an http:// or https:// URL"),
+    (
+        {"func": "", "http": '{ url = "ftp://example.com" }'},
+        "broken",
+        "http.url",
+        "expected an http:// or https:// URL",
+    ),
     ({"command": '["true"]'}, "broken", "command", "give only one of 'func', 'command', 'http'"),
     ({"schedul": '"@daily"'}, "broken", "schedul", "unknown key 'schedul' (did you mean 'schedule'?)"),
     ({"id": '"Quotes Sync"'}, "Quotes Sync", "id", "invalid id 'Quotes Sync'"),

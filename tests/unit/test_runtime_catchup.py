@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine.catchup import plan_catch_up
 from jobdeck.models import ExecutionStatus, TriggerKind
 from jobdeck.schedules import parse_schedule
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import FrozenClock, wait_until
-from runtime_helpers import executions_of, py_job, started
 
 T0 = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
 HOURLY = parse_schedule("@hourly")

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from runtime_helpers import command_job, process_alive, started
 
 from jobdeck.engine.kinds_command import parse_progress
 from jobdeck.models import ExecutionStatus, LogLine
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_for_execution, wait_until
-from runtime_helpers import command_job, process_alive, started
 
 
 @pytest.fixture

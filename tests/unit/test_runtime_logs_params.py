@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from runtime_helpers import py_job, started
 
 from jobdeck.engine import JobContext
 from jobdeck.engine.context import ProgressBoard
@@ -17,7 +18,6 @@ from jobdeck.engine.parameters import KwargsInvalid
 from jobdeck.models import ExecutionQuery, ExecutionStatus
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_for_execution, wait_until
-from runtime_helpers import py_job, started
 
 T = date(2026, 3, 6)
 

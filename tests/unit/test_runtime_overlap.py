@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine import JobContext
 from jobdeck.models import Execution, ExecutionStatus, OverlapPolicy
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_until
-from runtime_helpers import executions_of, py_job, started
 
 RAN = (ExecutionStatus.RUNNING, ExecutionStatus.SUCCESS, ExecutionStatus.CANCELLED)
 
@@ -107,6 +108,6 @@ async def test_replace_cancels_the_running_one_and_starts_the_new_one(store: Sql
         assert run.status is ExecutionStatus.CANCELLED
         assert "replaced by the fire at" in (run.error_message or ""), run.error_message
     assert not skipped(seen)
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in itertools.pairwise(ordered):
         assert earlier.finished_at is not None and later.started_at >= earlier.finished_at  # never side by side
         assert (later.scheduled_time - earlier.scheduled_time).total_seconds() == 1  # every fire ran
