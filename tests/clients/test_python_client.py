@@ -9,7 +9,6 @@ from typing import Any, get_type_hints
 
 import httpx
 import pytest
-from serve_process import ServeProcess
 
 from jobdeck.client import AsyncJobdeckClient, JobdeckClient, ServerUnreachable, parse_time
 from jobdeck.client import _types as wire
@@ -29,6 +28,7 @@ from jobdeck.errors import (
     error_classes,
 )
 from live_server import ADMIN_PASSWORD, free_port
+from serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +141,23 @@ def test_a_failing_job_ends_failed_with_its_error(admin: JobdeckClient) -> None:
     assert admin.get_job_detail("boom")["paused"] is True
 
 
+def test_preview_schedule_and_the_event_stream(admin: JobdeckClient) -> None:
+    preview = admin.preview_schedule("every 5m", timezone="UTC", count=3)
+    assert preview["kind"] == "interval" and len(preview["next_run_times"]) == 3
+    with pytest.raises(InvalidInput) as caught:
+        admin.preview_schedule("61 * * * *")
+    assert caught.value.data["errors"][0]["field"] == "schedule"
+    events = admin.stream_events()
+    hello = next(events)
+    assert hello.event == "hello" and hello.retry is not None
+    run = admin.trigger_job("echo")
+    for change in admin.changes():
+        if run["id"] in change["execution_ids"]:
+            assert change["kind"] == "execution"
+            break
+    events.close()
+
+
 # -- errors ----------------------------------------------------------------------------------------------------------
 
 
@@ -235,6 +252,7 @@ TYPED_DICTS: dict[str, Any] = {
     "TokenOut": wire.Token,
     "UserOut": wire.User,
     "HealthzOut": wire.Healthz,
+    "SchedulePreviewOut": wire.SchedulePreview,
 }
 
 

@@ -15,8 +15,9 @@ export type { components, operations, paths } from "./schema.js";
 
 type Schemas = components["schemas"];
 
+type JsonBody<R> = R extends { content: { "application/json": infer Body } } ? Body : never;
 /** The success envelope of an operation, as the server's OpenAPI document declares it. */
-export type ApiResponse<Op extends keyof operations> = operations[Op]["responses"][200]["content"]["application/json"];
+export type ApiResponse<Op extends keyof operations> = JsonBody<operations[Op]["responses"][200]>;
 /** The query parameters of an operation. */
 export type QueryOf<Op extends keyof operations> = NonNullable<operations[Op]["parameters"]["query"]>;
 
@@ -35,6 +36,7 @@ export type MetadataUpdate = Schemas["MetadataIn"];
 export type AccessToken = Schemas["TokenOut"];
 export type CurrentUser = Schemas["UserOut"];
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];
+export type SchedulePreview = Schemas["SchedulePreviewOut"];
 
 /** What a `change` event of the events stream carries: what changed (ids), never the new values. */
 export interface ChangeEvent {
@@ -101,6 +103,8 @@ export interface JobdeckClient {
   getExecution(executionId: string): Promise<ApiResponse<"getExecution">>;
   updateJobSchedule(jobId: string, schedule: string): Promise<ApiResponse<"updateJobSchedule">>;
   resetJobSchedule(jobId: string): Promise<ApiResponse<"resetJobSchedule">>;
+  /** Check a schedule string and compute its next fire times, changing nothing (422 naming `schedule` if bad). */
+  previewSchedule(params: QueryOf<"previewSchedule">): Promise<ApiResponse<"previewSchedule">>;
   /** The raw Server-Sent Events of `/api/scheduler/events` (`hello`, then one `change` per change). */
   streamEvents(options?: StreamOptions): AsyncGenerator<ServerSentEvent, void, undefined>;
   /** Only the `change` events, parsed. */
@@ -155,6 +159,7 @@ export function createClient(options: ClientOptions): JobdeckClient {
     getExecution: (executionId) => call(t, "GET", run(executionId)),
     updateJobSchedule: (jobId, schedule) => call(t, "PUT", `${job(jobId)}/schedule`, { body: { schedule } }),
     resetJobSchedule: (jobId) => call(t, "DELETE", `${job(jobId)}/schedule`),
+    previewSchedule: (params) => call(t, "GET", "/api/scheduler/schedules/preview", { query: params }),
     streamEvents,
     changes,
   };

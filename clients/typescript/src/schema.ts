@@ -352,6 +352,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/scheduler/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Events
+         * @description Server-Sent Events: one ``change`` event per execution or job change (``kind``, ``action``, ``job_id``,
+         *     ``execution_ids``, ``status``). Events say what changed, not the new values: re-read what you show. A
+         *     ``resync`` event means events were dropped; reload everything.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scheduler/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Schedule
+         * @description Check a schedule string and compute its next fire times (in the display timezone), changing nothing.
+         *     An invalid schedule is a 422 whose ``data.errors`` names the field ``schedule`` with the reason.
+         */
+        get: operations["previewSchedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login": {
         parameters: {
             query?: never;
@@ -634,6 +677,27 @@ export interface components {
             success: boolean;
             /** Data */
             data: null;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Request Id */
+            request_id: string;
+        };
+        /** Envelope[SchedulePreviewOut] */
+        Envelope_SchedulePreviewOut_: {
+            /**
+             * Success
+             * @default true
+             */
+            success: boolean;
+            data: components["schemas"]["SchedulePreviewOut"];
             /**
              * Message
              * @default
@@ -1174,6 +1238,29 @@ export interface components {
              * @example every 5m
              */
             schedule: string;
+        };
+        /** SchedulePreviewOut */
+        SchedulePreviewOut: {
+            /**
+             * Valid
+             * @description Always true in a 200 answer; an invalid schedule is a 422 naming `schedule`
+             */
+            valid: boolean;
+            /** Error */
+            error: string | null;
+            /** Schedule */
+            schedule: string;
+            /** Timezone */
+            timezone: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Description
+             * @description The schedule in words, in the requested language
+             */
+            description: string;
+            /** Next Run Times */
+            next_run_times: string[];
         };
         /** StatsOut */
         StatsOut: {
@@ -2463,6 +2550,109 @@ export interface operations {
             };
             /** @description The target is in the wrong state (already running, not running, finished) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input; data.errors names each field and its problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The store (database) cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Server-Sent Events stream of changes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input; data.errors names each field and its problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The store (database) cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    previewSchedule: {
+        parameters: {
+            query: {
+                /** @description A schedule string to check */
+                schedule: string;
+                /** @description IANA timezone the schedule fires in */
+                timezone?: string;
+                /** @description Language of the description */
+                language?: string;
+                /** @description How many fire times to compute */
+                count?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_SchedulePreviewOut_"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -207,6 +207,16 @@ describe("jobdeck's additions", () => {
     assert.equal(error.fieldErrors[0]?.field, "schedule");
   });
 
+  test("previewSchedule shows next fire times; a bad schedule is a 422 naming the field", async () => {
+    const preview = (await viewer.previewSchedule({ schedule: "every 5m", timezone: "UTC", count: 3 })).data;
+    assert.equal(preview.valid, true);
+    assert.equal(preview.next_run_times.length, 3);
+    assert.equal(preview.kind, "interval");
+    const error = await rejection(viewer.previewSchedule({ schedule: "61 * * * *" }));
+    assert.equal(error.status, 422);
+    assert.equal(error.fieldErrors[0]?.field, "schedule");
+  });
+
   test("the events stream yields a change for a trigger", { timeout: 20_000 }, async (t) => {
     if (!("/api/scheduler/events" in spec.paths)) {
       t.skip("this server has no events stream");

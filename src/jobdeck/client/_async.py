@@ -25,6 +25,7 @@ from jobdeck.client._types import (
     Healthz,
     Job,
     JobDetail,
+    SchedulePreview,
     SchedulerHealth,
     SchedulerStats,
     Token,
@@ -198,6 +199,12 @@ class AsyncJobdeckClient:
 
     async def reset_job_schedule(self, job_id: str) -> JobDetail:
         return await self._send(routes.reset_job_schedule(job_id))
+
+    async def preview_schedule(
+        self, schedule: str, *, timezone: str | None = None, language: str | None = None, count: int | None = None
+    ) -> SchedulePreview:
+        """A schedule string's next fire times, changing nothing. :raises InvalidInput: a bad schedule (422)."""
+        return await self._send(routes.preview_schedule(schedule, timezone, language, count))
 
     async def healthz(self) -> Healthz:
         """The unauthenticated probe: ``{"status": …}`` whether it answered 200 or 503."""

@@ -15,6 +15,7 @@ from jobdeck.client._types import (
     Healthz,
     Job,
     JobDetail,
+    SchedulePreview,
     SchedulerHealth,
     SchedulerStats,
     Token,
@@ -123,6 +124,13 @@ def update_job_schedule(job_id: str, schedule: str) -> Call[JobDetail]:
 
 def reset_job_schedule(job_id: str) -> Call[JobDetail]:
     return Call("DELETE", f"{_job(job_id)}/schedule")
+
+
+def preview_schedule(
+    schedule: str, timezone: str | None, language: str | None, count: int | None
+) -> Call[SchedulePreview]:
+    params = {"schedule": schedule, "timezone": timezone, "language": language, "count": count}
+    return Call("GET", f"{S}/schedules/preview", params)
 
 
 def login(username: str, password: str) -> Call[Token]:

@@ -27,6 +27,7 @@ __all__ = [
     "JobDetail",
     "LastExecution",
     "LogLine",
+    "SchedulePreview",
     "SchedulerHealth",
     "SchedulerStats",
     "StoreHealth",
@@ -209,6 +210,16 @@ class User(TypedDict):
     username: str
     role: Literal["viewer", "admin"]
     via: str
+
+
+class SchedulePreview(TypedDict):
+    valid: bool
+    error: str | None
+    schedule: str
+    timezone: str
+    kind: str
+    description: str
+    next_run_times: list[str]
 
 
 class ChangeEvent(TypedDict):
