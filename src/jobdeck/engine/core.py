@@ -12,28 +12,28 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from jobdeck.clock import Clock
 from jobdeck.engine.catchup import plan_catch_up
-from jobdeck.engine.kinds import JobInvoker, invoker_for
+from jobdeck.engine.kinds import invoker_for
 from jobdeck.engine.logs import RunLogHandler
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.overlap import OverlapGate
+from jobdeck.engine.pauses import PauseTimers
+from jobdeck.engine.records import new_execution
 from jobdeck.engine.retries import RetryScheduler
 from jobdeck.engine.runner import Runner, format_seconds, merged_kwargs
 from jobdeck.engine.scheduler import Timer
+from jobdeck.engine.views import Entry, JobView
 from jobdeck.engine.watchdog import Watchdog
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
-from jobdeck.ids import new_id
 from jobdeck.models import (
     Execution,
     ExecutionStatus,
     JobSpec,
     JobState,
-    OverlapPolicy,
     ProgressUpdate,
     Schedule,
     TriggerKind,
@@ -49,43 +49,6 @@ PauseExpiredHandler = Callable[[str], Awaitable[None]]
 """Called with the job id when a timed pause ends; it persists and applies the resume (the service audits it)."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobView:
-    """A registered job as it stands now."""
-
-    spec: JobSpec
-    schedule: Schedule
-    """The schedule in effect: the operator's override when there is one, else the configured one."""
-    schedule_overridden: bool
-    paused: bool
-    next_run_time: datetime | None
-    """Next fire time in UTC; None while paused, when the schedule has no future fire, or (engine stopped)
-    computed from the schedule alone."""
-    paused_until: datetime | None = None
-    """When a timed pause ends by itself."""
-    parameters: Mapping[str, Any] | None = None
-    """The JSON schema of the job's kwargs (Python jobs), or None."""
-
-    @property
-    def overlap(self) -> OverlapPolicy:
-        return self.spec.overlap_policy
-
-
-@dataclass(kw_only=True)
-class _Entry:
-    spec: JobSpec
-    invoker: JobInvoker
-    override: Schedule | None
-    paused: bool
-    paused_until: datetime | None = None
-    catch_up_after: datetime | None = None
-    """The instant catch-up starts after: the last fire time, or a later operator change of the job's state."""
-
-    @property
-    def schedule(self) -> Schedule:
-        return self.override if self.override is not None else self.spec.schedule
-
-
 class Engine:
     """Runs registered jobs on their schedules and on demand, and records every execution in the store.
 
@@ -98,7 +61,7 @@ class Engine:
         self._store = store
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -109,7 +72,10 @@ class Engine:
         )
         self._retries = RetryScheduler(clock=clock, start=self._start_retry)
         self._log_handler = RunLogHandler(self._runner.board)
-        self._pause_timers: dict[str, asyncio.TimerHandle] = {}
+        self._pauses = PauseTimers(
+            clock=clock,
+            on_end=lambda job_id: self._spawn(self._pause_expired(job_id), name=f"jobdeck-unpause:{job_id}"),
+        )
         self._on_pause_expired: PauseExpiredHandler | None = None
         self._timer: Timer | None = None
         self._threads: ThreadPoolExecutor | None = None
@@ -169,7 +135,7 @@ class Engine:
         if state is not None and state.schedule_override:
             override = parse_schedule(state.schedule_override, timezone=spec.timezone)
         paused = state.paused if state is not None and state.paused is not None else spec.paused
-        entry = _Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
+        entry = Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
         if state is not None:
             entry.paused_until = state.paused_until if paused else None
             marks = [t for t in (state.last_fire_time, state.updated_at) if t is not None]
@@ -223,20 +189,11 @@ class Engine:
         one the engine persists the resume itself, as actor ``system``."""
         self._on_pause_expired = handler
 
-    def _arm_pause_timer(self, entry: _Entry) -> None:
-        job_id = entry.spec.id
-        old = self._pause_timers.pop(job_id, None)
-        if old is not None:
-            old.cancel()
-        if not entry.paused or entry.paused_until is None or self._timer is None:
-            return
-        delay = max(0.0, (entry.paused_until - self._clock.now()).total_seconds())
-        self._pause_timers[job_id] = asyncio.get_running_loop().call_later(
-            delay, lambda: self._spawn(self._pause_expired(job_id), name=f"jobdeck-unpause:{job_id}")
-        )
+    def _arm_pause_timer(self, entry: Entry) -> None:
+        if self._timer is not None:
+            self._pauses.arm(entry.spec.id, entry.paused_until if entry.paused else None)
 
     async def _pause_expired(self, job_id: str) -> None:
-        self._pause_timers.pop(job_id, None)
         entry = self._entries.get(job_id)
         if entry is None or not entry.paused or entry.paused_until is None:
             return
@@ -257,13 +214,13 @@ class Engine:
         if self._timer is not None:
             self._schedule(entry)
 
-    def _entry(self, job_id: str) -> _Entry:
+    def _entry(self, job_id: str) -> Entry:
         try:
             return self._entries[job_id]
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def _view(self, entry: _Entry) -> JobView:
+    def _view(self, entry: Entry) -> JobView:
         if entry.paused:
             next_run = None
         elif self._timer is not None:
@@ -280,7 +237,7 @@ class Engine:
             parameters=entry.invoker.parameters,
         )
 
-    def _schedule(self, entry: _Entry) -> None:
+    def _schedule(self, entry: Entry) -> None:
         assert self._timer is not None
         self._timer.set_job(
             entry.spec.id,
@@ -349,42 +306,8 @@ class Engine:
         """
         self._runner.request_cancel(execution_id, reason=reason)
 
-    def _new_execution(
-        self,
-        spec: JobSpec,
-        now: datetime,
-        *,
-        status: ExecutionStatus,
-        scheduled_time: datetime,
-        trigger: TriggerKind,
-        kwargs: Mapping[str, Any],
-        triggered_by: str | None = None,
-        force: bool = False,
-        error_message: str | None = None,
-        execution_id: str | None = None,
-        attempt: int = 1,
-        retry_of: str | None = None,
-    ) -> Execution:
-        return Execution(
-            id=execution_id or new_id(now),
-            job_id=spec.id,
-            job_name=spec.display_name or spec.id,
-            status=status,
-            scheduled_time=scheduled_time,
-            started_at=now,
-            updated_at=now,
-            finished_at=None if status is ExecutionStatus.RUNNING else now,
-            trigger=trigger,
-            triggered_by=triggered_by,
-            attempt=attempt,
-            retry_of=retry_of,
-            force=force,
-            kwargs=dict(kwargs),
-            error_message=error_message,
-            host=self._options.host,
-            pid=self._options.pid,
-            heartbeat_at=now if status is ExecutionStatus.RUNNING else None,
-        )
+    def _new_execution(self, spec: JobSpec, now: datetime, **fields: Any) -> Execution:
+        return new_execution(spec, now, host=self._options.host, pid=self._options.pid, **fields)
 
     # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
 
@@ -464,24 +387,18 @@ class Engine:
         message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
         await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
 
-    async def _catch_up(self, entry: _Entry) -> None:
+    async def _catch_up(self, entry: Entry) -> None:
         """Deal with the fires a job missed while no jobdeck was running (see :mod:`jobdeck.engine.catchup`)."""
         spec = entry.spec
         if entry.paused or entry.catch_up_after is None:
             return
-        plan = plan_catch_up(
-            entry.schedule,
-            last_fire=entry.catch_up_after,
-            now=self._clock.now(),
-            coalesce=spec.coalesce,
-            misfire_grace=spec.misfire_grace,
-        )
-        if plan.missed and plan.missed_first is not None:
-            await self._insert_closed(
-                spec, ExecutionStatus.MISSED, plan.missed_first, plan.summary(coalesced=spec.coalesce)
-            )
-            if plan.missed_last is not None:
-                await self._store.record_fire(spec.id, plan.missed_last)
+        now = self._clock.now()
+        plan = plan_catch_up(entry.schedule, last_fire=entry.catch_up_after, now=now, coalesce=spec.coalesce,
+                             misfire_grace=spec.misfire_grace)  # fmt: skip
+        if plan.missed_first is not None and plan.missed_last is not None:
+            summary = plan.summary(coalesced=spec.coalesce)
+            await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
+            await self._store.record_fire(spec.id, plan.missed_last)
         for fire_time in plan.run:
             self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")
 
@@ -558,9 +475,7 @@ class Engine:
         if self._timer is not None:
             self._timer.shutdown()
             self._timer = None
-        for handle in self._pause_timers.values():
-            handle.cancel()
-        self._pause_timers.clear()
+        self._pauses.clear()
         await self._retries.shutdown()
         self._gate.close()
         for task in self._jittering:
