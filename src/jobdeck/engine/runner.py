@@ -73,8 +73,6 @@ class _Run:
     stop: _Stop | None = None
     timed_out: bool = False
     cancel_reason: str | None = None
-    ignored_cancel: bool = False
-    """A thread job went on past the cancel grace."""
 
 
 class Runner:
@@ -250,12 +248,6 @@ class Runner:
                 }
             return ExecutionStatus.CANCELLED, {"error_message": "the job's task was cancelled"}
         error = task.exception()
-        if error is None and run.ignored_cancel:
-            return ExecutionStatus.CANCELLED, {
-                "error_message": f"cancel requested{self._why(run)}; the job (in a thread, which cannot be stopped) "
-                "ignored it and ran to its end",
-                "return_value": render_return_value(task.result()),
-            }
         if error is None:
             return ExecutionStatus.SUCCESS, {"return_value": render_return_value(task.result())}
         if isinstance(error, JobCancelled):
@@ -312,7 +304,6 @@ class Runner:
             return
         if not run.interruptible:
             # Python cannot stop a thread: say so where operators look, and wait for the job to return.
-            run.ignored_cancel = True
             run.ctx.log(f"[jobdeck] {STILL_RUNNING}: the job runs in a thread and ignores the cancel flag", "warning")
             self._board.record(
                 ProgressUpdate(execution_id=run.execution.id, at=self._clock.now(), message=STILL_RUNNING)
