@@ -22,6 +22,8 @@ from jobdeck.store.base import Store
 __all__ = ["Watchdog", "pid_alive"]
 
 _PRUNE_EVERY = 24 * 3600.0
+IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
+"""How long a trigger's ``Idempotency-Key`` is remembered (the service honours keys this young)."""
 
 
 class Watchdog:
@@ -89,7 +91,8 @@ class Watchdog:
 
     async def prune(self, now: datetime) -> int:
         """Delete executions finished more than ``retention_days`` before ``now`` (nothing when retention is 0
-        or less). Returns how many were deleted."""
+        or less), and trigger idempotency keys older than a day. Returns how many executions were deleted."""
+        await self._store.prune_idempotency_keys(before=now - IDEMPOTENCY_KEYS_KEPT)
         if self._options.retention_days <= 0:
             return 0
         return await self._store.prune_executions(finished_before=now - timedelta(days=self._options.retention_days))
