@@ -78,7 +78,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.strptime(value, SQLITE_FORMAT).replace(tzinfo=UTC)
+            # fromisoformat reads SQLITE_FORMAT exactly and is an order of magnitude faster than strptime.
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
         assert isinstance(value, datetime)
         if value.tzinfo is None:  # pragma: no cover - a column written outside jobdeck
             return value.replace(tzinfo=UTC)

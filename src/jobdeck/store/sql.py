@@ -7,6 +7,7 @@ Every update of an execution carries ``WHERE status = 'running'``: a terminal re
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -33,9 +34,11 @@ from jobdeck.models import (
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
+    JobMetadata,
     LogLine,
     Page,
     ProgressUpdate,
+    User,
 )
 from jobdeck.store import _rows
 from jobdeck.store._base import page_total
@@ -55,6 +58,7 @@ __all__ = ["SqlStore", "upgrade"]
 CHUNK = 1000
 """Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
 PERCENTILE_WINDOW = 1000
+_MAX_SHARED_USER_READS = 1000
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
 
@@ -82,6 +86,9 @@ class SqlStore(RuntimeStore):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._running_counts = SharedRead(self._count_running)
+        # Every job list and every signed-in request read these: concurrent callers share one query.
+        self._metadata_read = SharedRead(super().job_metadata)
+        self._user_reads: dict[str, SharedRead] = {}
 
     def _duration_until(self, finished_at: datetime) -> ColumnElement[float]:
         """``finished_at - started_at`` in seconds, computed by the database for the row being updated."""
@@ -136,6 +143,18 @@ class SqlStore(RuntimeStore):
     async def count_running(self) -> dict[str, int]:
         # Every fire asks (max_instances): concurrent callers share one query (see SharedRead).
         return dict(await self._running_counts())
+
+    async def job_metadata(self) -> dict[str, JobMetadata]:
+        return dict(await self._metadata_read())
+
+    async def get_user(self, username: str) -> User:
+        read = self._user_reads.get(username)
+        if read is None:
+            if len(self._user_reads) >= _MAX_SHARED_USER_READS:
+                self._user_reads.clear()
+            read = self._user_reads[username] = SharedRead(functools.partial(super().get_user, username))
+        user: User = await read()
+        return user
 
     async def _count_running(self) -> dict[str, int]:
         stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
