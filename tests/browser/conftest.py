@@ -15,9 +15,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from browser_helpers import DESKTOP
+from browser_helpers import sign_in
 
-from serve_process import ADMIN_PASSWORD, VIEWER_PASSWORD, ServeProcess
+from dashboard_server import ADMIN_PASSWORD, VIEWER_PASSWORD, ServeProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,8 +47,10 @@ def _load_root_conftest() -> ModuleType:
 unavailable: Callable[[str], None] = _load_root_conftest().unavailable
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module-scoped, not session-scoped: Playwright's sync API runs an event loop in this thread while it is
+    # open, and the tests of other modules call asyncio.run().
     if not os.path.exists(CHROMIUM):
         unavailable("Chromium")
     try:
@@ -67,28 +69,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[S
     process.start()
     yield process
     process.stop()
-
-
-def sign_in(browser: Any, server: ServeProcess, username: str, password: str, language: str = "en") -> Any:
-    """A fresh browser context signed in through the sign-in page; returns its page (on the jobs overview)."""
-    accept = "zh-CN,zh;q=0.9,en;q=0.5" if language == "zh" else "en-US,en;q=0.9"
-    context = browser.new_context(
-        viewport=DESKTOP,
-        locale="zh-CN" if language == "zh" else "en-US",
-        extra_http_headers={"Accept-Language": accept},
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.jd_errors = errors
-    page.goto(f"{server.url}/")
-    page.get_by_label("Username" if language == "en" else "用户名").fill(username)
-    page.get_by_label("Password" if language == "en" else "密码").fill(password)
-    page.locator("form.login button[type=submit]").click()
-    page.wait_for_url(f"{server.url}/")
-    page.locator("#live-state[data-state=live]").wait_for()
-    return page
 
 
 @pytest.fixture

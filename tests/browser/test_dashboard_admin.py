@@ -9,7 +9,7 @@ import pytest
 from browser_helpers import screenshot
 from playwright.sync_api import expect
 
-from serve_process import ServeProcess
+from dashboard_server import ServeProcess
 
 pytestmark = pytest.mark.slow
 

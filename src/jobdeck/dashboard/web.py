@@ -208,10 +208,14 @@ class Ui:
         back: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Response:
-        """An action's answer: JSON for the page's script, or (without script) a redirect back with a flash."""
+        """An action's answer: JSON for the page's script; without script, a redirect back with a flash message
+        (success) or a page with the refusal's status (failure)."""
         if self.wants_json(ctx.request):
             body = {"success": ok, "message": message, "data": dict(data or {})}
             return ctx.finish(JSONResponse(body, status_code=status))
+        if not ok and status >= 400:
+            # A refused plain form post gets a page with the refusal's status, not a redirect that hides it.
+            return self.render(ctx, "error.html", status_code=status, status=status, code="refused", message=message)
         flash = base64.urlsafe_b64encode(json.dumps({"ok": ok, "message": message}).encode()).decode()
         ctx.set_cookie(_FLASH_COOKIE, flash, **ctx.cookie_options())
         return ctx.finish(RedirectResponse(back or ctx.url("/"), status_code=303))

@@ -279,7 +279,7 @@
     }).then(function (answer) {
       if (!answer) return;
       var link = null;
-      if (answer.success && answer.data && answer.data.execution_id) {
+      if (answer.success && answer.data && answer.data.execution_id && answer.data.job_id) {
         link = { href: root + "/executions/" + answer.data.execution_id, text: t("js_open_run") };
       }
       toast(answer.message || "", !!answer.success, link);
