@@ -8,8 +8,10 @@ too when the run ends in anything but success.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -136,11 +138,23 @@ def jobs_show(
 
 @jobs_app.command("pause")
 def jobs_pause(
-    job_id: JobArg, url: UrlOption = DEFAULT_URL, token: TokenOption = None, as_json: JsonOption = False
+    job_id: JobArg,
+    until: Annotated[
+        datetime | None,
+        typer.Option(help="Resume by itself at this time (ISO 8601; without an offset: this machine's local time)."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Pause a job (persisted; idempotent)."""
-    job = _call(url, token, lambda c: c.pause_job(job_id))
-    _print_json(job) if as_json else typer.echo(f"Job {job_id} paused")
+    """Pause a job (persisted; idempotent), for good or until a time."""
+    if until is not None and until.tzinfo is None:
+        until = until.astimezone()
+    job = _call(url, token, lambda c: c.pause_job(job_id, until=until))
+    if as_json:
+        _print_json(job)
+    else:
+        typer.echo(f"Job {job_id} paused" + (f" until {_time(job['paused_until'])}" if job["paused_until"] else ""))
 
 
 @jobs_app.command("resume")
@@ -307,25 +321,32 @@ def runs_cancel(
 def runs_tail(
     run_id: RunArg,
     follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep printing until the run ends.")] = True,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=1000, help="Start with this many last lines.")] = 50,
     interval: Annotated[float, typer.Option(help="Seconds between polls.", min=0.05)] = 0.5,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Print a run's log lines and progress as they come; exit 1 if it ends in anything but success."""
-    seen = 0
+    pause = threading.Event()
     last_progress: tuple[object, ...] | None = None
     with _client(url, token) as client:
-        runs = client.follow_execution(run_id, interval=interval) if follow else iter([client.get_execution(run_id)])
-        for run in runs:
-            for line in run["log"]:
-                if line["seq"] > seen:
-                    seen = line["seq"]
-                    typer.echo(f"{_time(line['at'])} {line['level']:<7} {line['message']}")
+        page = client.get_execution_log(run_id, after=0, limit=lines)
+        while True:
+            for line in page["lines"]:
+                typer.echo(f"{_time(line['at'])} {line['level']:<7} {line['message']}")
+            run = client.get_execution(run_id)
             progress = (run["progress"], run["progress_message"], run["processed_items"], run["total_items"])
             if run["progress"] is not None and progress != last_progress:
                 last_progress = progress
                 counts = f" ({run['processed_items']}/{run['total_items']})" if run["total_items"] else ""
                 typer.echo(f"progress {run['progress']:.0f}%{counts} {run['progress_message'] or ''}".rstrip())
-            final = run
-    if final["status"] in TERMINAL_STATUSES:
-        _finish(final, as_json=False)
+            if run["status"] in TERMINAL_STATUSES or not follow:
+                break
+            pause.wait(interval)
+            page = client.get_execution_log(run_id, after=page["last_seq"], limit=1000)
+        if run["status"] in TERMINAL_STATUSES:
+            # Lines written between the last poll and the end.
+            for line in client.get_execution_log(run_id, after=page["last_seq"], limit=1000)["lines"]:
+                typer.echo(f"{_time(line['at'])} {line['level']:<7} {line['message']}")
+    if run["status"] in TERMINAL_STATUSES:
+        _finish(run, as_json=False)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import httpx
 import pytest
+from serve_process import ServeProcess
 
 from jobdeck.client import AsyncJobdeckClient, JobdeckClient, ServerUnreachable, parse_time
 from jobdeck.client import _types as wire
@@ -28,7 +30,6 @@ from jobdeck.errors import (
     error_classes,
 )
 from live_server import ADMIN_PASSWORD, free_port
-from serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +93,25 @@ def test_trigger_follow_and_query_a_run(admin: JobdeckClient) -> None:
     with pytest.raises(ExecutionNotFound) as caught:
         admin.get_execution(run["id"])
     assert caught.value.http_status == 404 and caught.value.code == "execution_not_found"
+
+
+def test_incremental_log_idempotent_trigger_and_timed_pause(admin: JobdeckClient) -> None:
+    key = "python-client-test-key"
+    run = admin.trigger_job("walker", kwargs={"items": 4, "delay": 0.01}, idempotency_key=key)
+    again = admin.trigger_job("walker", kwargs={"items": 4, "delay": 0.01}, idempotency_key=key)
+    assert again["id"] == run["id"]
+    admin.wait_for_execution(run["id"], timeout=10, interval=0.1)
+    first = admin.get_execution_log(run["id"], after=0, limit=2)
+    assert [line["message"] for line in first["lines"]] == ["step 2", "step 3"]
+    rest = admin.get_execution_log(run["id"], after=first["last_seq"])
+    assert rest["lines"] == [] and rest["status"] == "success"
+    everything = admin.get_execution_log(run["id"], after=0, limit=1000)
+    assert [line["message"] for line in everything["lines"]] == ["step 0", "step 1", "step 2", "step 3"]
+    until = datetime.now(UTC) + timedelta(hours=1)
+    paused = admin.pause_job("echo", until=until)
+    assert paused["paused"] is True and paused["paused_until"] is not None
+    assert abs(parse_time(paused["paused_until"]) - until) < timedelta(seconds=1)
+    assert admin.resume_job("echo")["paused_until"] is None
 
 
 def test_force_kwargs_and_409_without_force(admin: JobdeckClient) -> None:
@@ -253,6 +273,8 @@ TYPED_DICTS: dict[str, Any] = {
     "UserOut": wire.User,
     "HealthzOut": wire.Healthz,
     "SchedulePreviewOut": wire.SchedulePreview,
+    "LogPageOut": wire.LogPage,
+    "RetryLinkOut": wire.RetryLink,
 }
 
 

@@ -58,6 +58,12 @@ def test_pause_and_resume(serve: ServeProcess) -> None:
     assert run_json(serve, "jobs", "resume", "echo")["paused"] is False
 
 
+def test_pause_until_a_time(serve: ServeProcess) -> None:
+    code, out, _ = run(serve, "jobs", "pause", "echo", "--until", "2099-01-01T00:00:00+00:00")
+    assert code == 0 and out.strip() == "Job echo paused until 2099-01-01 08:00:00"
+    assert run_json(serve, "jobs", "resume", "echo")["paused_until"] is None
+
+
 def test_trigger_wait_follows_the_run_to_success(serve: ServeProcess) -> None:
     code, out, err = run(serve, "jobs", "trigger", "walker", "--wait", "--kwargs", '{"items": 4, "delay": 0.05}')
     assert code == 0, err

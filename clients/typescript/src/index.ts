@@ -37,6 +37,9 @@ export type AccessToken = Schemas["TokenOut"];
 export type CurrentUser = Schemas["UserOut"];
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];
 export type SchedulePreview = Schemas["SchedulePreviewOut"];
+export type LogPage = Schemas["LogPageOut"];
+export type LogLine = Schemas["LogLineOut"];
+export type RetryLink = Schemas["RetryLinkOut"];
 
 /** What a `change` event of the events stream carries: what changed (ids), never the new values. */
 export interface ChangeEvent {
@@ -67,6 +70,13 @@ export interface ClientOptions {
 export interface TriggerOptions {
   /** Keyword arguments for this run only (the job's configuration is unchanged). */
   kwargs?: Record<string, unknown>;
+  /** A repeated trigger with the same key (per job, within 24 h) returns the first run instead of a new one. */
+  idempotencyKey?: string;
+}
+
+export interface PauseOptions {
+  /** Timed pause: the job resumes by itself at this instant (ISO 8601 with offset, or a Date). */
+  until?: string | Date;
 }
 
 export interface JobdeckClient {
@@ -77,7 +87,7 @@ export interface JobdeckClient {
   // -- the original scheduler.ts ------------------------------------------------------------------------------
   getJobs(): Promise<ApiResponse<"getJobs">>;
   getJobDetail(jobId: string): Promise<ApiResponse<"getJobDetail">>;
-  pauseJob(jobId: string): Promise<ApiResponse<"pauseJob">>;
+  pauseJob(jobId: string, options?: PauseOptions): Promise<ApiResponse<"pauseJob">>;
   resumeJob(jobId: string): Promise<ApiResponse<"resumeJob">>;
   /** Run once now. `force` defaults to true, as in the original client; `false` answers 409 while runs go. */
   triggerJob(jobId: string, force?: boolean, options?: TriggerOptions): Promise<ApiResponse<"triggerJob">>;
@@ -101,6 +111,8 @@ export interface JobdeckClient {
   login(username: string, password: string): Promise<ApiResponse<"login">>;
   getMe(): Promise<ApiResponse<"getMe">>;
   getExecution(executionId: string): Promise<ApiResponse<"getExecution">>;
+  /** The run's log incrementally: pass the previous answer's `last_seq` as `after` to get only newer lines. */
+  getExecutionLog(executionId: string, params?: QueryOf<"getExecutionLog">): Promise<ApiResponse<"getExecutionLog">>;
   updateJobSchedule(jobId: string, schedule: string): Promise<ApiResponse<"updateJobSchedule">>;
   resetJobSchedule(jobId: string): Promise<ApiResponse<"resetJobSchedule">>;
   /** Check a schedule string and compute its next fire times, changing nothing (422 naming `schedule` if bad). */
@@ -132,12 +144,16 @@ export function createClient(options: ClientOptions): JobdeckClient {
 
     getJobs: () => call(t, "GET", "/api/scheduler/jobs"),
     getJobDetail: (jobId) => call(t, "GET", job(jobId)),
-    pauseJob: (jobId) => call(t, "POST", `${job(jobId)}/pause`),
+    pauseJob: (jobId, pause = {}) =>
+      call(t, "POST", `${job(jobId)}/pause`, {
+        query: { until: pause.until instanceof Date ? pause.until.toISOString() : pause.until },
+      }),
     resumeJob: (jobId) => call(t, "POST", `${job(jobId)}/resume`),
     triggerJob: (jobId, force = true, trigger = {}) =>
       call(t, "POST", `${job(jobId)}/trigger`, {
         query: { force },
         body: trigger.kwargs === undefined ? undefined : { kwargs: trigger.kwargs },
+        headers: trigger.idempotencyKey === undefined ? undefined : { "idempotency-key": trigger.idempotencyKey },
       }),
     getJobHistory: (jobId, params) => call(t, "GET", `${job(jobId)}/history`, { query: params }),
     getAllHistory: (params) => call(t, "GET", "/api/scheduler/history", { query: params }),
@@ -157,6 +173,7 @@ export function createClient(options: ClientOptions): JobdeckClient {
     login: (username, password) => call(t, "POST", "/api/auth/login", { body: { username, password } }),
     getMe: () => call(t, "GET", "/api/auth/me"),
     getExecution: (executionId) => call(t, "GET", run(executionId)),
+    getExecutionLog: (executionId, params) => call(t, "GET", `${run(executionId)}/log`, { query: params }),
     updateJobSchedule: (jobId, schedule) => call(t, "PUT", `${job(jobId)}/schedule`, { body: { schedule } }),
     resetJobSchedule: (jobId) => call(t, "DELETE", `${job(jobId)}/schedule`),
     previewSchedule: (params) => call(t, "GET", "/api/scheduler/schedules/preview", { query: params }),

@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Pause Job
-         * @description Pause a job. Persisted (survives restarts); idempotent.
+         * @description Pause a job. Persisted (survives restarts); idempotent. With `until` it resumes by itself then.
          */
         post: operations["pauseJob"];
         delete?: never;
@@ -95,7 +95,8 @@ export interface paths {
         put?: never;
         /**
          * Trigger Job
-         * @description Run a job once now, paused or not, without changing the job. 409 while max_instances runs are going.
+         * @description Run a job once now, paused or not, without changing the job. 409 while max_instances runs are going;
+         *     422 (naming the parameter) when `kwargs` do not fit the job's `parameters` schema.
          */
         post: operations["triggerJob"];
         delete?: never;
@@ -237,7 +238,7 @@ export interface paths {
         };
         /**
          * Get Execution
-         * @description One execution with every field and the tail of its log.
+         * @description One execution with every field, the tail of its log and its retry chain.
          */
         get: operations["getExecution"];
         put?: never;
@@ -247,6 +248,26 @@ export interface paths {
          * @description Delete a finished execution record; 409 while it runs.
          */
         delete: operations["deleteExecution"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scheduler/executions/{execution_id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Execution Log
+         * @description The run's log, incrementally: pass the `last_seq` of the previous answer as `after` to get new lines.
+         */
+        get: operations["getExecutionLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -668,6 +689,27 @@ export interface components {
             /** Request Id */
             request_id: string;
         };
+        /** Envelope[LogPageOut] */
+        Envelope_LogPageOut_: {
+            /**
+             * Success
+             * @default true
+             */
+            success: boolean;
+            data: components["schemas"]["LogPageOut"];
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Request Id */
+            request_id: string;
+        };
         /** Envelope[NoneType] */
         Envelope_NoneType_: {
             /**
@@ -916,10 +958,20 @@ export interface components {
             /** Heartbeat At */
             heartbeat_at: string | null;
             /**
+             * Retry At
+             * @description On a failed attempt that will be retried: when
+             */
+            retry_at?: string | null;
+            /**
              * Log
              * @description The tail of the run's log, oldest first
              */
             log: components["schemas"]["LogLineOut"][];
+            /**
+             * Retry Chain
+             * @description Every attempt linked to this one by retries (retry_of), first attempt first; [] without retries
+             */
+            retry_chain?: components["schemas"]["RetryLinkOut"][];
         };
         /** ExecutionOut */
         ExecutionOut: {
@@ -1007,6 +1059,11 @@ export interface components {
             pid: number | null;
             /** Heartbeat At */
             heartbeat_at: string | null;
+            /**
+             * Retry At
+             * @description On a failed attempt that will be retried: when
+             */
+            retry_at?: string | null;
         };
         /** ExecutionPage */
         ExecutionPage: {
@@ -1127,6 +1184,11 @@ export interface components {
             kind: string;
             /** Running */
             running: number;
+            /**
+             * Paused Until
+             * @description When a timed pause ends by itself
+             */
+            paused_until?: string | null;
             /** Func */
             func: string;
             /** Args */
@@ -1147,6 +1209,49 @@ export interface components {
             retries: number;
             /** Next Run Times */
             next_run_times: string[];
+            /**
+             * Retry Backoff
+             * @description Seconds before the first retry (doubling after)
+             * @default 30
+             */
+            retry_backoff: number;
+            /**
+             * Retry Backoff Max
+             * @description Cap of the retry backoff, in seconds
+             * @default 3600
+             */
+            retry_backoff_max: number;
+            /**
+             * Overlap
+             * @description skip | queue | allow | replace
+             * @default skip
+             */
+            overlap: string;
+            /**
+             * Target
+             * @description What the job runs: module:function, the command, or METHOD url
+             * @default
+             */
+            target: string;
+            /**
+             * Command
+             * @description A command job's argv (null for other kinds)
+             */
+            command?: string[] | null;
+            /**
+             * Http
+             * @description An HTTP job's request (null for other kinds)
+             */
+            http?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Parameters
+             * @description JSON schema of the kwargs a manual run may pass (Python jobs); trigger validates against it
+             */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** JobOut */
         JobOut: {
@@ -1178,6 +1283,11 @@ export interface components {
             kind: string;
             /** Running */
             running: number;
+            /**
+             * Paused Until
+             * @description When a timed pause ends by itself
+             */
+            paused_until?: string | null;
         };
         /** LastExecutionOut */
         LastExecutionOut: {
@@ -1204,6 +1314,26 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** LogPageOut */
+        LogPageOut: {
+            /** Execution Id */
+            execution_id: string;
+            /**
+             * Status
+             * @description The execution's status now; stop polling once it is not running
+             */
+            status: string;
+            /**
+             * Lines
+             * @description Oldest first
+             */
+            lines: components["schemas"]["LogLineOut"][];
+            /**
+             * Last Seq
+             * @description Pass as `after` to get only newer lines (the `after` given when none)
+             */
+            last_seq: number;
+        };
         /** LoginIn */
         LoginIn: {
             /** Username */
@@ -1223,6 +1353,28 @@ export interface components {
              * @description "" clears the field; null leaves it
              */
             description?: string | null;
+        };
+        /** RetryLinkOut */
+        RetryLinkOut: {
+            /** Id */
+            id: string;
+            /** Attempt */
+            attempt: number;
+            /** Trigger */
+            trigger: string;
+            /** Status */
+            status: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Error Message */
+            error_message: string | null;
+            /** Retry At */
+            retry_at: string | null;
         };
         /**
          * Role
@@ -1448,7 +1600,10 @@ export interface operations {
     };
     pauseJob: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Timed pause: the job resumes by itself at this instant (ISO 8601 with offset, future) */
+                until?: string | null;
+            };
             header?: never;
             path: {
                 /** @description The job's id */
@@ -1588,7 +1743,10 @@ export interface operations {
                 /** @description Start even if max_instances runs are going; passed to the job */
                 force?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description A repeated request with the same key (per job, within 24 h) returns the first run */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description The job's id */
                 job_id: string;
@@ -1608,6 +1766,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_ExecutionOut_"];
+                };
+            };
+            /** @description Bad request: the body cannot be read (not UTF-8, or not the declared content type) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not signed in, or the token is invalid or expired */
@@ -1691,6 +1858,15 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_JobOut_"];
                 };
             };
+            /** @description Bad request: the body cannot be read (not UTF-8, or not the declared content type) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Not signed in, or the token is invalid or expired */
             401: {
                 headers: {
@@ -1761,6 +1937,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_JobDetailOut_"];
+                };
+            };
+            /** @description Bad request: the body cannot be read (not UTF-8, or not the declared content type) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not signed in, or the token is invalid or expired */
@@ -2039,6 +2224,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description No job or execution has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Invalid input; data.errors names each field and its problem */
             422: {
                 headers: {
@@ -2240,6 +2434,70 @@ export interface operations {
             };
             /** @description The target is in the wrong state (already running, not running, finished) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input; data.errors names each field and its problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The store (database) cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getExecutionLog: {
+        parameters: {
+            query?: {
+                /** @description Only lines with seq > after; 0: the newest `limit` lines */
+                after?: number;
+                /** @description At most this many lines, 1–1000 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The execution's id */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_LogPageOut_"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No job or execution has this id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2700,6 +2958,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_TokenOut_"];
+                };
+            };
+            /** @description Bad request: the body cannot be read (not UTF-8, or not the declared content type) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Not signed in, or the token is invalid or expired */

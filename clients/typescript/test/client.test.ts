@@ -187,6 +187,29 @@ describe("jobdeck's additions", () => {
     assert.equal(wrong.code, "invalid_credentials");
   });
 
+  test("getExecutionLog pages the log incrementally; an idempotency key returns the first run", async () => {
+    const options = { kwargs: { items: 4, delay: 0.01 }, idempotencyKey: "ts-client-test-key" };
+    const run = (await admin.triggerJob("walker", true, options)).data;
+    assert.equal((await admin.triggerJob("walker", true, options)).data.id, run.id);
+    await waitFor(admin, run.id);
+    const first = (await admin.getExecutionLog(run.id, { after: 0, limit: 2 })).data;
+    assert.deepEqual(
+      first.lines.map((l) => l.message),
+      ["step 2", "step 3"],
+    );
+    const rest = (await admin.getExecutionLog(run.id, { after: first.last_seq })).data;
+    assert.deepEqual(rest.lines, []);
+    assert.equal(rest.status, "success");
+  });
+
+  test("pauseJob with until: a timed pause, cleared by resume", async () => {
+    const until = new Date(Date.now() + 3_600_000);
+    const paused = (await admin.pauseJob("echo", { until })).data;
+    assert.equal(paused.paused, true);
+    assert.ok(Math.abs(Date.parse(paused.paused_until ?? "") - until.getTime()) < 1000);
+    assert.equal((await admin.resumeJob("echo")).data.paused_until, null);
+  });
+
   test("getExecution includes the log; a failing job's error is kept", async () => {
     const run = (await admin.triggerJob("boom")).data;
     const done = await waitFor(admin, run.id);

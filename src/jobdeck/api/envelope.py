@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobdeck.errors import AuthError, Forbidden, InvalidInput, InvalidState, JobdeckError, NotFound, StoreUnavailable
@@ -22,8 +26,10 @@ __all__ = [
     "Envelope",
     "ErrorEnvelope",
     "RequestIdMiddleware",
+    "allowed_methods",
     "handle_error",
     "install_error_handlers",
+    "iter_api_routes",
     "ok",
     "status_for",
 ]
@@ -104,7 +110,12 @@ def ok(request: Request, data: Any = None, message: str = "") -> dict[str, Any]:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, data: dict[str, Any] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {
         "success": False,
@@ -115,8 +126,10 @@ def error_response(
         "timestamp": datetime.now(UTC).isoformat(),
         "request_id": request_id_of(request),
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers or None)
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -152,7 +165,36 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _REASONS.get(exc.status_code, "http_error")
-    return error_response(request, exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Every method the path answers (RFC 9110), not only those of the first route that matched it.
+        allowed = allowed_methods(request.app, request.url.path)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def iter_api_routes(app: Any) -> Iterator[tuple[str, set[str], Any]]:
+    """``(path template, methods, route)`` of every APIRoute an app serves, through included routers too.
+
+    FastAPI ≥ 0.160 keeps included routers nested (``fastapi.routing.iter_route_contexts`` walks them, and its
+    contexts proxy the route with the full path); older versions list the routes flat.
+    """
+    contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    routes = contexts(app.routes) if contexts is not None else app.routes
+    for route in routes:
+        original = getattr(route, "original_route", route)
+        if isinstance(original, APIRoute) and route.path_format:
+            yield str(route.path_format), set(route.methods or ()), route
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """The methods of every route whose path template matches ``path``, sorted."""
+    methods: set[str] = set()
+    for template, route_methods, _ in iter_api_routes(app):
+        if compile_path(template)[0].match(path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

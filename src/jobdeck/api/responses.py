@@ -12,14 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
-from jobdeck.api.envelope import ErrorEnvelope
+from jobdeck.api.envelope import ErrorEnvelope, iter_api_routes
 
 __all__ = ["errors", "implied_statuses", "install_openapi"]
 
 _DESCRIPTIONS = {
-    400: "Bad request",
+    400: "Bad request: the body cannot be read (not UTF-8, or not the declared content type)",
     401: "Not signed in, or the token is invalid or expired",
     403: "Signed in, but this action needs the admin role",
     404: "No job or execution has this id",
@@ -46,20 +45,23 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def implied_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
+def implied_statuses(dependant: Dependant, operation: dict[str, Any]) -> set[int]:
     """The error statuses a route's dependencies and inputs can give, whatever its own code does.
 
     401 when it takes credentials (its operation names a security scheme) or needs an admin, 403 when it needs an
-    admin, 503 when it needs the runtime, 422 when it has any parameter or body.
+    admin, 503 when it needs the runtime, 422 when it has any parameter or body, 400 when it has a body (one that
+    cannot even be decoded is refused before validation).
     """
     from jobdeck.api.deps import admin_principal, get_runtime
 
-    calls = set(_calls(route.dependant))
+    calls = set(_calls(dependant))
     statuses = {status for call, status in ((admin_principal, 403), (get_runtime, 503)) if call in calls}
     if operation.get("security") or admin_principal in calls:
         statuses.add(401)
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.add(422)
+    if operation.get("requestBody"):
+        statuses.add(400)
     return statuses
 
 
@@ -67,22 +69,22 @@ def _error_content() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _ERROR_REF}}}
 
 
-def _tidy(schema: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
+def _tidy(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     if "ErrorEnvelope" not in components:
         definitions = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(definitions.pop("$defs", {}))
         components["ErrorEnvelope"] = definitions
-    for route in routes:
+    for path, methods, route in iter_api_routes(app):
         if not route.include_in_schema:
             continue
-        operations = schema.get("paths", {}).get(route.path_format, {})
-        for method in sorted(route.methods or ()):
+        operations = schema.get("paths", {}).get(path, {})
+        for method in sorted(methods):
             operation = operations.get(method.lower())
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
-            for status in sorted(implied_statuses(route, operation)):
+            for status in sorted(implied_statuses(route.dependant, operation)):
                 response = responses.setdefault(str(status), {"description": _DESCRIPTIONS[status]})
                 content = response.get("content", {}).get("application/json", {})
                 if not content.get("schema") or content["schema"].get("$ref", "").endswith("/HTTPValidationError"):
@@ -99,8 +101,7 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            routes = [route for route in app.routes if isinstance(route, APIRoute)]
-            app.openapi_schema = _tidy(generate(), routes)
+            app.openapi_schema = _tidy(generate(), app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

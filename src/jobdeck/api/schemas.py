@@ -6,10 +6,11 @@ Every datetime is rendered in the display timezone, with its offset.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from jobdeck.models import (
     AuditEntry,
@@ -33,6 +34,7 @@ __all__ = [
     "ExecutionStatsOut",
     "HealthOut",
     "HealthzOut",
+    "IsoDatetime",
     "JobDetailOut",
     "JobOut",
     "LogLineOut",
@@ -45,6 +47,20 @@ __all__ = [
     "TriggerIn",
     "UserOut",
 ]
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse a bare number where a date-time is expected (pydantic would read it as a Unix timestamp)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("expected an ISO 8601 date-time with an offset, e.g. 2026-03-06T15:58:00+08:00")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+"""An aware date-time written as ISO 8601 text (as the OpenAPI ``date-time`` format says), never a number."""
 
 
 def _local(value: datetime | None, tz: tzinfo) -> datetime | None:

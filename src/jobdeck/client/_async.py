@@ -25,6 +25,7 @@ from jobdeck.client._types import (
     Healthz,
     Job,
     JobDetail,
+    LogPage,
     SchedulePreview,
     SchedulerHealth,
     SchedulerStats,
@@ -104,15 +105,27 @@ class AsyncJobdeckClient:
     async def get_job_detail(self, job_id: str) -> JobDetail:
         return await self._send(routes.get_job_detail(job_id))
 
-    async def pause_job(self, job_id: str) -> Job:
-        return await self._send(routes.pause_job(job_id))
+    async def pause_job(self, job_id: str, until: datetime | None = None) -> Job:
+        """Pause (persisted, idempotent); with ``until`` (aware) the job resumes by itself then."""
+        return await self._send(routes.pause_job(job_id, until))
 
     async def resume_job(self, job_id: str) -> Job:
         return await self._send(routes.resume_job(job_id))
 
-    async def trigger_job(self, job_id: str, force: bool = False, kwargs: dict[str, Any] | None = None) -> Execution:
-        """Run once now; ``kwargs`` for this run only. :raises JobAlreadyRunning: unless ``force``."""
-        return await self._send(routes.trigger_job(job_id, force, kwargs))
+    async def trigger_job(
+        self,
+        job_id: str,
+        force: bool = False,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Execution:
+        """Run once now; ``kwargs`` for this run only; a repeated ``idempotency_key`` returns the first run.
+
+        :raises JobAlreadyRunning: max_instances runs are going and ``force`` is false
+        :raises InvalidInput: ``kwargs`` do not fit the job's parameters (422)
+        """
+        return await self._send(routes.trigger_job(job_id, force, kwargs, idempotency_key))
 
     async def get_job_history(self, job_id: str, *, limit: int | None = None, offset: int | None = None) -> AuditPage:
         return await self._send(routes.get_job_history(job_id, limit, offset))
@@ -193,6 +206,12 @@ class AsyncJobdeckClient:
 
     async def get_execution(self, execution_id: str) -> ExecutionDetail:
         return await self._send(routes.get_execution(execution_id))
+
+    async def get_execution_log(
+        self, execution_id: str, *, after: int | None = None, limit: int | None = None
+    ) -> LogPage:
+        """Log lines with ``seq > after`` (0: the newest ``limit``); pass ``last_seq`` back as ``after``."""
+        return await self._send(routes.get_execution_log(execution_id, after, limit))
 
     async def update_job_schedule(self, job_id: str, schedule: str) -> JobDetail:
         return await self._send(routes.update_job_schedule(job_id, schedule))

@@ -52,6 +52,7 @@ class Call(Generic[T]):
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = NO_BODY
+    headers: dict[str, str] = field(default_factory=dict)
     envelope: bool = True
     """False for the probes outside /api (``/healthz``), which answer a bare object."""
 
@@ -70,7 +71,7 @@ class Call(Generic[T]):
         return rendered
 
     def request(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
-        kwargs: dict[str, Any] = {"params": self.query()}
+        kwargs: dict[str, Any] = {"params": self.query(), "headers": self.headers}
         if self.json is not NO_BODY:
             kwargs["json"] = self.json
         return client.build_request(self.method, self.path, **kwargs)

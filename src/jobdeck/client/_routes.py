@@ -15,6 +15,7 @@ from jobdeck.client._types import (
     Healthz,
     Job,
     JobDetail,
+    LogPage,
     SchedulePreview,
     SchedulerHealth,
     SchedulerStats,
@@ -42,17 +43,20 @@ def get_job_detail(job_id: str) -> Call[JobDetail]:
     return Call("GET", _job(job_id))
 
 
-def pause_job(job_id: str) -> Call[Job]:
-    return Call("POST", f"{_job(job_id)}/pause")
+def pause_job(job_id: str, until: datetime | None) -> Call[Job]:
+    return Call("POST", f"{_job(job_id)}/pause", {"until": until})
 
 
 def resume_job(job_id: str) -> Call[Job]:
     return Call("POST", f"{_job(job_id)}/resume")
 
 
-def trigger_job(job_id: str, force: bool, kwargs: dict[str, Any] | None) -> Call[ExecutionData]:
+def trigger_job(
+    job_id: str, force: bool, kwargs: dict[str, Any] | None, idempotency_key: str | None
+) -> Call[ExecutionData]:
     body = {"kwargs": kwargs} if kwargs is not None else None
-    return Call("POST", f"{_job(job_id)}/trigger", {"force": force}, body)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return Call("POST", f"{_job(job_id)}/trigger", {"force": force}, body, headers)
 
 
 def get_job_history(job_id: str, limit: int | None, offset: int | None) -> Call[AuditPage]:
@@ -116,6 +120,10 @@ def delete_execution(execution_id: str) -> Call[None]:
 
 def get_execution(execution_id: str) -> Call[ExecutionDetail]:
     return Call("GET", _run(execution_id))
+
+
+def get_execution_log(execution_id: str, after: int | None, limit: int | None) -> Call[LogPage]:
+    return Call("GET", f"{_run(execution_id)}/log", {"after": after, "limit": limit})
 
 
 def update_job_schedule(job_id: str, schedule: str) -> Call[JobDetail]:

@@ -26,6 +26,7 @@ from jobdeck.client._types import (
     Healthz,
     Job,
     JobDetail,
+    LogPage,
     SchedulePreview,
     SchedulerHealth,
     SchedulerStats,
@@ -103,15 +104,27 @@ class JobdeckClient:
     def get_job_detail(self, job_id: str) -> JobDetail:
         return self._send(routes.get_job_detail(job_id))
 
-    def pause_job(self, job_id: str) -> Job:
-        return self._send(routes.pause_job(job_id))
+    def pause_job(self, job_id: str, until: datetime | None = None) -> Job:
+        """Pause (persisted, idempotent); with ``until`` (aware) the job resumes by itself then."""
+        return self._send(routes.pause_job(job_id, until))
 
     def resume_job(self, job_id: str) -> Job:
         return self._send(routes.resume_job(job_id))
 
-    def trigger_job(self, job_id: str, force: bool = False, kwargs: dict[str, Any] | None = None) -> Execution:
-        """Run once now; ``kwargs`` for this run only. :raises JobAlreadyRunning: unless ``force``."""
-        return self._send(routes.trigger_job(job_id, force, kwargs))
+    def trigger_job(
+        self,
+        job_id: str,
+        force: bool = False,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Execution:
+        """Run once now; ``kwargs`` for this run only; a repeated ``idempotency_key`` returns the first run.
+
+        :raises JobAlreadyRunning: max_instances runs are going and ``force`` is false
+        :raises InvalidInput: ``kwargs`` do not fit the job's parameters (422)
+        """
+        return self._send(routes.trigger_job(job_id, force, kwargs, idempotency_key))
 
     def get_job_history(self, job_id: str, *, limit: int | None = None, offset: int | None = None) -> AuditPage:
         return self._send(routes.get_job_history(job_id, limit, offset))
@@ -192,6 +205,10 @@ class JobdeckClient:
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
         return self._send(routes.get_execution(execution_id))
+
+    def get_execution_log(self, execution_id: str, *, after: int | None = None, limit: int | None = None) -> LogPage:
+        """Log lines with ``seq > after`` (0: the newest ``limit``); pass ``last_seq`` back as ``after``."""
+        return self._send(routes.get_execution_log(execution_id, after, limit))
 
     def update_job_schedule(self, job_id: str, schedule: str) -> JobDetail:
         return self._send(routes.update_job_schedule(job_id, schedule))

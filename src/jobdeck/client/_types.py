@@ -27,6 +27,8 @@ __all__ = [
     "JobDetail",
     "LastExecution",
     "LogLine",
+    "LogPage",
+    "RetryLink",
     "SchedulePreview",
     "SchedulerHealth",
     "SchedulerStats",
@@ -61,6 +63,7 @@ class Job(TypedDict):
     tags: list[str]
     kind: str
     running: int
+    paused_until: str | None
 
 
 class JobDetail(Job):
@@ -73,6 +76,13 @@ class JobDetail(Job):
     timeout: float | None
     retries: int
     next_run_times: list[str]
+    target: str
+    command: list[str] | None
+    http: dict[str, Any] | None
+    parameters: dict[str, Any] | None
+    overlap: str
+    retry_backoff: float
+    retry_backoff_max: float
 
 
 class Execution(TypedDict):
@@ -109,6 +119,7 @@ class Execution(TypedDict):
     host: str | None
     pid: int | None
     heartbeat_at: str | None
+    retry_at: str | None
 
 
 class LogLine(TypedDict):
@@ -118,8 +129,27 @@ class LogLine(TypedDict):
     message: str
 
 
+class RetryLink(TypedDict):
+    id: str
+    attempt: int
+    trigger: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    error_message: str | None
+    retry_at: str | None
+
+
 class ExecutionDetail(Execution):
     log: list[LogLine]
+    retry_chain: list[RetryLink]
+
+
+class LogPage(TypedDict):
+    execution_id: str
+    status: str
+    lines: list[LogLine]
+    last_seq: int
 
 
 class ExecutionPage(TypedDict):

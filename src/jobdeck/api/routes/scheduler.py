@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
-from pydantic import AwareDatetime
 
 from jobdeck.api.deps import AdminUser, CurrentUser, Offset, RuntimeDep, ServiceDep
 from jobdeck.api.envelope import Envelope, ok
@@ -19,6 +18,7 @@ from jobdeck.api.schemas import (
     ExecutionPage,
     ExecutionStatsOut,
     HealthOut,
+    IsoDatetime,
     JobDetailOut,
     JobOut,
     LogPageOut,
@@ -39,8 +39,8 @@ ExecutionId = Annotated[str, Path(min_length=1, max_length=64, description="The 
 ExecutionLimit = Annotated[int, Query(ge=1, le=200, description="Page size, 1–200")]
 StatusFilter = Annotated[ExecutionStatus | None, Query(description="Only executions in this status")]
 ManualFilter = Annotated[bool | None, Query(description="true: manual runs only; false: scheduled runs only")]
-Since = Annotated[AwareDatetime | None, Query(description="Started at or after (ISO 8601 with offset)")]
-Until = Annotated[AwareDatetime | None, Query(description="Started before (ISO 8601 with offset)")]
+Since = Annotated[IsoDatetime | None, Query(description="Started at or after (ISO 8601 with offset)")]
+Until = Annotated[IsoDatetime | None, Query(description="Started before (ISO 8601 with offset)")]
 
 READ = errors(401, 503)
 READ_ONE = errors(401, 404, 503)
@@ -68,7 +68,7 @@ async def pause_job(
     runtime: RuntimeDep,
     user: AdminUser,
     until: Annotated[
-        AwareDatetime | None,
+        IsoDatetime | None,
         Query(description="Timed pause: the job resumes by itself at this instant (ISO 8601 with offset, future)"),
     ] = None,
 ) -> dict[str, object]:
@@ -205,7 +205,12 @@ async def _execution_page(runtime: Runtime, query: ExecutionQuery) -> ExecutionP
     return ExecutionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/executions", response_model=Envelope[ExecutionPage], responses=READ, operation_id="getJobExecutions")
+@router.get(
+    "/executions",
+    response_model=Envelope[ExecutionPage],
+    responses=errors(401, 404, 503),  # 404: a job_id filter naming no job (and no recorded runs)
+    operation_id="getJobExecutions",
+)
 async def get_job_executions(
     request: Request,
     runtime: RuntimeDep,
