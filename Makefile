@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit ts types bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/jobdeck serve --config examples/demo.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples $(wildcard bench)
-	$(BIN)/ruff format --check src tests examples $(wildcard bench)
+	$(BIN)/ruff check src tests examples $(wildcard bench) clients/typescript/scripts
+	$(BIN)/ruff format --check src tests examples $(wildcard bench) clients/typescript/scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,6 +27,16 @@ test: lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+# The TypeScript client (clients/typescript) is type-checked, built and tested inside `make test`, by
+# tests/clients/test_typescript.py (npm ci when node_modules is missing). `make ts` runs only that; `make types`
+# rewrites the committed openapi.json and src/schema.ts after an API change (the suite fails until they match).
+ts: $(STAMP)
+	$(BIN)/pytest -q tests/clients/test_typescript.py
+
+types: $(STAMP)
+	cd clients/typescript && { test -d node_modules || npm ci --no-audit --no-fund; }
+	$(BIN)/python clients/typescript/scripts/openapi.py
 
 # The benchmark suite (bench/): full sizes take about 15 minutes; BENCH_ARGS="--quick" for a shorter run.
 # The API scenario drives the server with wrk when it is installed (apt-get install -y wrk), else with Python.

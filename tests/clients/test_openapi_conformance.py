@@ -29,7 +29,7 @@ from serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 30
 JOB_IDS = ["walker", "echo", "boom"]
 
 
