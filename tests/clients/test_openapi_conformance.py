@@ -24,7 +24,6 @@ import httpx
 import pytest
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
-
 from serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
