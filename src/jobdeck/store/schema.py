@@ -35,6 +35,7 @@ __all__ = [
     "UtcDateTime",
     "api_tokens",
     "audit",
+    "execution_counts",
     "execution_logs",
     "executions",
     "idempotency_keys",
@@ -215,6 +216,16 @@ Index(
 # v0002: the retry chain (forward links) and pending retries.
 Index("ix_executions_retry_of", executions.c.retry_of)
 Index("ix_executions_retry_at", executions.c.retry_at)
+
+# Executions per (job, status): exact list totals and stats counts without counting millions of rows. Kept by
+# triggers on SQLite (revision 0003); on PostgreSQL it is not maintained (see that revision) and stays empty.
+execution_counts = Table(
+    "execution_counts",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
 
 execution_logs = Table(
     "execution_logs",

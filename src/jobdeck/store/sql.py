@@ -49,6 +49,7 @@ from jobdeck.store.schema import (
     FINISHED_STATUSES,
     IS_RUNNING,
     UtcDateTime,
+    execution_counts,
     execution_logs,
     executions,
 )
@@ -125,10 +126,24 @@ class SqlStore(RuntimeStore):
         async with self._tx() as conn:
             rows = (await conn.execute(page)).mappings().all()
             total = page_total(query.offset, query.limit, len(rows))
+            if total is None and self._counted(query):
+                total = await self._counted_total(conn, query)
             if total is None:
                 count = select(func.count()).select_from(executions).where(*conditions)
                 total = int((await conn.execute(count)).scalar_one())
         return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+
+    def _counted(self, query: ExecutionQuery) -> bool:
+        """Whether execution_counts answers the query's total (SQLite keeps it; only job / status filters)."""
+        return self.dialect == "sqlite" and query.is_manual is None and query.since is None and query.until is None
+
+    async def _counted_total(self, conn: AsyncConnection, query: ExecutionQuery) -> int:
+        stmt = select(func.coalesce(func.sum(execution_counts.c.n), 0))
+        if query.job_id is not None:
+            stmt = stmt.where(execution_counts.c.job_id == query.job_id)
+        if query.status is not None:
+            stmt = stmt.where(execution_counts.c.status == query.status.value)
+        return int((await conn.execute(stmt)).scalar_one())
 
     async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
         stmt = select(executions).where(IS_RUNNING)
@@ -294,6 +309,10 @@ class SqlStore(RuntimeStore):
         of_job = c.job_id == job_id
         finished = and_(of_job, c.status.in_(FINISHED_STATUSES), c.duration.is_not(None))
         counts_stmt = select(c.status, func.count()).where(of_job).group_by(c.status)
+        if self.dialect == "sqlite":
+            counts_stmt = select(execution_counts.c.status, execution_counts.c.n).where(
+                execution_counts.c.job_id == job_id, execution_counts.c.n > 0
+            )
         # The average covers every finished run; p50 / p95 come from the durations of the newest
         # PERCENTILE_WINDOW finished runs, sorted here: cheap and portable (SQLite has no percentile_cont).
         avg_stmt = select(func.avg(c.duration)).where(finished)

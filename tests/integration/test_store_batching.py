@@ -1,0 +1,74 @@
+"""Group-committed writes and counted totals keep the store's contract (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, at, make_run
+
+from jobdeck.models import ExecutionQuery, TriggerKind
+from jobdeck.store import SqlStore
+
+
+async def test_concurrent_claims_of_one_fire_have_exactly_one_winner(store: SqlStore) -> None:
+    runs = [make_run("sync", start=i / 1000, scheduled=0) for i in range(20)]
+    claimed = await asyncio.gather(*(store.insert_execution(run) for run in runs))
+    assert claimed.count(True) == 1
+    page = await store.list_executions(ExecutionQuery(job_id="sync", limit=50))
+    assert [e.id for e in page.items] == [runs[claimed.index(True)].id]
+
+
+async def test_a_close_queued_right_behind_its_claim_finds_the_record(store: SqlStore) -> None:
+    run = make_run("sync", start=1)
+    claimed, closed, again = await asyncio.gather(
+        store.insert_execution(run),
+        store.close_execution(run.id, status=SUCCESS, finished_at=at(2)),
+        store.close_execution(run.id, status=FAILED, finished_at=at(3)),
+    )
+    assert (claimed, closed, again) == (True, True, False)
+    record = await store.get_execution(run.id)
+    assert record.status is SUCCESS
+    assert record.execution_time == 1.0
+
+
+async def test_closing_an_unknown_execution_in_a_batch_answers_false_and_spares_the_rest(store: SqlStore) -> None:
+    good = [make_run("a", start=i) for i in range(5)]
+    results = await asyncio.gather(
+        *(store.insert_execution(run) for run in good),
+        store.close_execution("no-such-id", status=SUCCESS, finished_at=at(11)),
+        return_exceptions=True,
+    )
+    assert results == [True] * 5 + [False]
+
+
+async def test_totals_follow_every_insert_status_change_and_delete(store: SqlStore) -> None:
+    runs = [make_run(f"job{i % 3}", start=i, trigger=TriggerKind.MANUAL) for i in range(30)]
+    await asyncio.gather(*(store.insert_execution(run) for run in runs))
+    outcomes = [SUCCESS, FAILED, CANCELLED]
+    await asyncio.gather(
+        *(
+            store.close_execution(run.id, status=outcomes[i % 3], finished_at=at(i + 0.5))
+            for i, run in enumerate(runs)
+            if i % 4
+        )
+    )
+    await store.insert_execution(make_run("job0", start=40, status=SKIPPED, duration=0))
+    deleted = [run for i, run in enumerate(runs) if i % 4 and i % 5 == 0]
+    for run in deleted:
+        await store.delete_execution(run.id)
+    await store.prune_executions(finished_before=at(3))
+    expected: Counter[tuple[str, str]] = Counter()
+    for job in ("job0", "job1", "job2"):
+        for record in (await store.list_executions(ExecutionQuery(job_id=job, limit=200))).items:
+            expected[(job, record.status.value)] += 1
+    assert sum(expected.values()) > 0
+    for job in ("job0", "job1", "job2", None):
+        for status in (None, RUNNING, SUCCESS, FAILED, CANCELLED, SKIPPED):
+            want = sum(n for (j, s), n in expected.items() if job in (None, j) and status in (None, s))
+            # limit 1 with offset 1: the page cannot tell the total, so it is counted.
+            page = await store.list_executions(ExecutionQuery(job_id=job, status=status, limit=1, offset=1))
+            assert page.total == want, (job, status)
+    stats = await store.execution_stats("job1")
+    assert stats.total == sum(n for (j, _), n in expected.items() if j == "job1")
+    assert stats.running == expected[("job1", "running")]
