@@ -55,7 +55,7 @@ async def baseline_burst(count: int) -> float:
 
 async def jobdeck_burst(count: int, cfg: Config, run: int) -> tuple[float, dict[str, int]]:
     STARTS.clear()
-    lead = 1.5 + count / 4_000
+    lead = 3.0 + count / 2_000
     fire_at = next_instant(lead)
     specs = [once_spec(f"job{i}", noop, fire_at) for i in range(count)]
     settings = jobdeck_settings(sqlite_url(cfg.workdir / f"burst-{count}-{run}.db"))

@@ -154,7 +154,7 @@ async def apscheduler_sqlalchemy(path: Path, count: int) -> float:
 async def jobdeck_throughput(url: str, count: int) -> tuple[float, dict[str, int]]:
     """Recorded executions per second: fire instant → last record closed."""
     STARTS.clear()
-    fire_at = next_instant(1.5 + count / 4_000)
+    fire_at = next_instant(3.0 + count / 2_000)
     specs = [once_spec(f"job{i}", noop, fire_at) for i in range(count)]
     runtime = await start_runtime(jobdeck_settings(url), specs)
     try:
