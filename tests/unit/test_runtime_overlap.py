@@ -97,16 +97,15 @@ async def test_allow_overlaps_runs_up_to_max_instances(store: SqlStore) -> None:
 
 
 async def test_replace_cancels_the_running_one_and_starts_the_new_one(store: SqlStore) -> None:
-    def enough(executions: list[Execution]) -> bool:
-        return len([e for e in executions if e.status is ExecutionStatus.CANCELLED]) >= 2
+    def replaced(executions: list[Execution]) -> list[Execution]:
+        return [e for e in executions if "replaced by the fire at" in (e.error_message or "")]
 
-    seen = await observe(store, OverlapPolicy.REPLACE, enough)
+    seen = await observe(store, OverlapPolicy.REPLACE, lambda e: len(replaced(e)) >= 2)
     ordered = runs(seen)
-    replaced = ordered[:-1]  # the newest one was stopped by the test's shutdown
-    assert len(replaced) >= 2
-    for run in replaced:
+    assert len(replaced(ordered)) >= 2
+    for run in ordered[:-1]:  # every run but the newest (stopped by the test's shutdown) was replaced
         assert run.status is ExecutionStatus.CANCELLED
-        assert "replaced by the fire at" in (run.error_message or ""), run.error_message
+        assert run in replaced(ordered), run.error_message
     assert not skipped(seen)
     for earlier, later in itertools.pairwise(ordered):
         assert earlier.finished_at is not None and later.started_at >= earlier.finished_at  # never side by side
