@@ -4,7 +4,8 @@ gets a redirect back with a flash message."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -13,11 +14,12 @@ from starlette.datastructures import FormData
 
 from jobdeck.api.deps import RuntimeDep
 from jobdeck.api.envelope import status_for
+from jobdeck.dashboard.pages_runs import parse_local
 from jobdeck.dashboard.web import Ctx, Ui, safe_next
-from jobdeck.errors import JobdeckError
+from jobdeck.errors import InvalidInput, JobdeckError
 from jobdeck.models import Principal
 
-__all__ = ["check_csrf", "routes"]
+__all__ = ["check_csrf", "routes", "run_kwargs"]
 
 JobId = Annotated[str, Path(min_length=1, max_length=64)]
 ExecutionId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -36,6 +38,25 @@ def check_csrf(ctx: Ctx, form: FormData) -> bool:
 def _field(form: FormData, name: str) -> str | None:
     value = form.get(name)
     return value[:_MAX_FIELD] if isinstance(value, str) else None
+
+
+def run_kwargs(form: FormData, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run-now dialog's ``kw.<name>`` fields as kwargs, typed by the job's parameters schema; empty fields are
+    left out (the configured value or the default applies). Values that do not convert are passed as text, so the
+    service's check names the parameter."""
+    properties: Mapping[str, Any] = (schema or {}).get("properties", {})
+    kwargs: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if not key.startswith("kw.") or not isinstance(value, str) or not value.strip():
+            continue
+        name = key[3:]
+        prop = properties.get(name, {})
+        kinds = {prop.get("type")} | {option.get("type") for option in prop.get("anyOf", [])}
+        try:
+            kwargs[name] = json.loads(value) if kinds & {"integer", "number", "boolean", "array", "object"} else value
+        except ValueError:
+            kwargs[name] = value
+    return kwargs
 
 
 def routes(ui: Ui) -> APIRouter:
@@ -65,7 +86,11 @@ def routes(ui: Ui) -> APIRouter:
     @router.post("/-/jobs/{job_id}/pause")
     async def pause(request: Request, runtime: RuntimeDep, job_id: JobId) -> Response:
         async def run(ctx: Ctx, user: Principal, form: FormData) -> tuple[str, dict[str, Any]]:
-            await runtime.service.pause_job(job_id, actor=user)
+            raw_until = (_field(form, "until") or "").strip()
+            until = parse_local(raw_until, ctx.tz)  # a datetime-local value, read in the display timezone
+            if raw_until and until is None:
+                raise InvalidInput(f"not a date and time: {raw_until!r}", field="until")
+            await runtime.service.pause_job(job_id, actor=user, until=until)
             return ctx.t("msg_paused", job=job_id), {"job_id": job_id, "paused": True}
 
         return await act(request, runtime, run)
@@ -82,7 +107,8 @@ def routes(ui: Ui) -> APIRouter:
     async def trigger(request: Request, runtime: RuntimeDep, job_id: JobId) -> Response:
         async def run(ctx: Ctx, user: Principal, form: FormData) -> tuple[str, dict[str, Any]]:
             force = _field(form, "force") in ("1", "true", "on")
-            execution = await runtime.service.trigger_job(job_id, actor=user, force=force)
+            kwargs = run_kwargs(form, (await runtime.service.get_job(job_id)).parameters)
+            execution = await runtime.service.trigger_job(job_id, actor=user, force=force, kwargs=kwargs or None)
             message = ctx.t("msg_triggered", job=job_id)
             return message, {"job_id": job_id, "execution_id": execution.id}
 

@@ -94,9 +94,10 @@ def routes(ui: Ui) -> APIRouter:
             return ctx.login_redirect()
         try:
             execution, log = await runtime.service.get_execution(execution_id)
+            chain = await runtime.service.retry_chain(execution_id) if execution.retry_of or execution.retry_at else []
         except JobdeckError as exc:
             return error_page(ui, ctx, exc)
-        return ui.render(ctx, "execution.html", e=execution, log=log)
+        return ui.render(ctx, "execution.html", e=execution, log=log, chain=chain)
 
     @router.get("/audit", name="dashboard_audit")
     async def audit_page(

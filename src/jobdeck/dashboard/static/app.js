@@ -157,7 +157,12 @@
         holder.innerHTML = html;
         var next = document.createElement("main");
         next.appendChild(holder.content);
+        // A log tail scrolled to its end keeps following new lines.
+        var following = Array.prototype.filter.call(document.querySelectorAll("[data-log-tail]"), function (pre) {
+          return pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+        });
         morphChildren(main, next);
+        following.forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
         tickElapsed();
         tickRelative();
         bindAll();
