@@ -29,8 +29,9 @@ class RuntimeStore(JobsStore):
             set_={"last_fire_time": fire_time},
             where=or_(last.is_(None), last < ins.excluded.last_fire_time),
         )
-        async with self._tx(write=True) as conn:
-            await conn.execute(stmt)
+        # Every fire writes this: group-committed with the claims (a transaction of its own per fire would queue for
+        # SQLite's write lock behind the writer's batches, and a burst of fires would time out on it).
+        await self._writes.run(lambda conn: conn.execute(stmt))
 
     # -- retries -------------------------------------------------------------------------------------------------
 

@@ -205,7 +205,9 @@ class GroupCommit:
         insert = postgresql.insert(executions) if self._dialect == "postgresql" else sqlite.insert(executions)
         stmt = insert.on_conflict_do_nothing().returning(executions.c.id)
         written: set[str] = set()
-        for chunk in _chunks(run):
+        # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
+        # replicas inserting the same fires then take the unique index's locks in the same order.
+        for chunk in _chunks(sorted(run, key=_claim_key)):
             for params in _same_keys(chunk):
                 written.update((await conn.execute(stmt, params)).scalars())
         return [w.key in written for w in run]
@@ -287,6 +289,11 @@ def _fail(write: _Write, exc: BaseException) -> None:
     if not write.future.done():
         write.future.set_exception(exc)
         write.future.exception()
+
+
+def _claim_key(write: _Write) -> tuple[str, str, int]:
+    values = write.values
+    return (str(values.get("job_id")), str(values.get("scheduled_time")), int(values.get("attempt") or 0))
 
 
 def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
