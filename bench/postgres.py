@@ -50,6 +50,12 @@ async def _drop(name: str) -> None:
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _pg_value(column: str, value: Any, at: datetime) -> Any:
+    if column in ("scheduled_time", "started_at", "updated_at", "heartbeat_at"):
+        return at
+    return bool(value) if column in ("force", "cancel_requested") else value
+
+
 async def asyncpg_pairs(url: str, count: int, seed: int) -> float:
     """Insert-then-update pairs per second with raw asyncpg, each statement its own transaction."""
     import asyncpg
@@ -65,11 +71,7 @@ async def asyncpg_pairs(url: str, count: int, seed: int) -> float:
         "UPDATE executions SET status = 'success', finished_at = $2, updated_at = $2, duration = 0.001 "
         "WHERE id = $1 AND status = 'running'"
     )
-    stamp = {"scheduled_time", "started_at", "updated_at", "heartbeat_at"}
-    values = [
-        tuple(base if c in stamp else bool(r[c]) if c in ("force", "cancel_requested") else r[c] for c in columns)
-        for r in rows
-    ]
+    values = [tuple(_pg_value(c, r[c], base + timedelta(microseconds=i)) for c in columns) for i, r in enumerate(rows)]
     finished = base + timedelta(seconds=1)
     conn = await asyncpg.connect(_dsn(url))
     try:

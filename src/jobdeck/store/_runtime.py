@@ -22,16 +22,17 @@ class RuntimeStore(JobsStore):
     # -- fire marks ----------------------------------------------------------------------------------------------
 
     async def record_fire(self, job_id: str, fire_time: datetime) -> None:
-        ins = self._insert(jobs_state).values(job_id=job_id, last_fire_time=fire_time)
+        ins = self._insert(jobs_state)
         last = jobs_state.c.last_fire_time
         stmt = ins.on_conflict_do_update(
             index_elements=[jobs_state.c.job_id],
-            set_={"last_fire_time": fire_time},
+            set_={"last_fire_time": ins.excluded.last_fire_time},
             where=or_(last.is_(None), last < ins.excluded.last_fire_time),
         )
-        # Every fire writes this: group-committed with the claims (a transaction of its own per fire would queue for
-        # SQLite's write lock behind the writer's batches, and a burst of fires would time out on it).
-        await self._writes.run(lambda conn: conn.execute(stmt))
+        # Every fire writes this: group-committed, the fires of a batch in one executemany (keeping the latest time
+        # whatever the order, it may run before the batch's claims). A transaction per fire would queue for SQLite's
+        # write lock behind the writer's batches, and a burst of fires would time out on it.
+        await self._writes.merge("record_fire", stmt, {"job_id": job_id, "last_fire_time": fire_time}, key=job_id)
 
     # -- retries -------------------------------------------------------------------------------------------------
 

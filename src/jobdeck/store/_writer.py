@@ -66,6 +66,9 @@ class _Write:
     values: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     work: Work | None = None
+    statement: Any = None
+    """``merge``: the statement executed (many at once) with ``values`` as parameters."""
+    group: str = ""
 
 
 class GroupCommit:
@@ -91,6 +94,15 @@ class GroupCommit:
         """Set ``values`` (must include ``finished_at``; ``duration`` is computed) on a running execution; False,
         changing nothing, when it is not running or does not exist."""
         return bool(await self._submit(_Write("close", self._new_future(), values=values, key=execution_id)))
+
+    async def merge(self, group: str, statement: Any, params: dict[str, Any], *, key: str) -> None:
+        """Execute ``statement`` with ``params`` in the next batch, together with the other merges of the same
+        ``group`` (one executemany of the group's first statement: same SQL, other parameters). For writes whose
+        order matters neither among themselves nor against the batch's other writes (e.g. an upsert keeping the
+        latest of two values): they run before the rest. Writes with the same ``key`` still run in submission
+        order."""
+        write = _Write("merge", self._new_future(), values=params, key=key, statement=statement, group=group)
+        await self._submit(write)
 
     async def run(self, work: Work) -> Any:
         """Run ``work(conn)`` inside the next batch's transaction; its result once committed."""
@@ -180,6 +192,30 @@ class GroupCommit:
     # -- applying a batch in one transaction -----------------------------------------------------------------
 
     async def _apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
+        merges = [w for w in batch if w.kind == "merge"]
+        if merges:
+            await self._merges(conn, merges)
+        ordered = iter(await self._ordered(conn, [w for w in batch if w.kind != "merge"]))
+        return [None if w.kind == "merge" else next(ordered) for w in batch]
+
+    async def _merges(self, conn: AsyncConnection, merges: Sequence[_Write]) -> None:
+        groups: dict[str, list[_Write]] = {}
+        for write in merges:
+            groups.setdefault(write.group, []).append(write)
+        for writes in groups.values():
+            # Layers in which every key appears once: same-key writes keep their order.
+            layers: list[list[dict[str, Any]]] = []
+            seen: dict[str, int] = {}
+            for write in writes:
+                depth = seen.get(write.key, 0)
+                seen[write.key] = depth + 1
+                if depth == len(layers):
+                    layers.append([])
+                layers[depth].append(write.values)
+            for layer in layers:
+                await conn.execute(writes[0].statement, layer)
+
+    async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
         results: list[Any] = []
         i = 0
         while i < len(batch):
