@@ -281,7 +281,9 @@ async def get_execution_log(
     execution_id: ExecutionId,
     runtime: RuntimeDep,
     user: CurrentUser,
-    after: Annotated[int, Query(ge=0, le=2**53, description="Only lines with seq > after; 0: the newest `limit` lines")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**53, description="Only lines with seq > after; 0: the newest `limit` lines")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many lines, 1–1000")] = 200,
 ) -> dict[str, object]:
     """The run's log, incrementally: pass the `last_seq` of the previous answer as `after` to get new lines."""
