@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from jobdeck.audit import AuditTrail
 from jobdeck.auth import Authenticator, resolve_secret_key
 from jobdeck.cli_remote import jobs_app, runs_app
 from jobdeck.clock import SystemClock
 from jobdeck.config import Settings, load_jobs_file, load_metadata_file
 from jobdeck.errors import JobdeckError
-from jobdeck.ids import new_id
-from jobdeck.models import AuditAction, AuditEntry, AuditOutcome, Role
+from jobdeck.models import AuditAction, Role
 from jobdeck.schedules import describe_schedule, next_fire_times
 from jobdeck.store import SqlStore, upgrade
 from jobdeck.store.base import Store
@@ -282,20 +282,14 @@ def metadata_import(
         raise fail(exc.message, 2) from None
 
     async def apply(store: Store, auth: Authenticator) -> Any:
-        now = datetime.now(UTC)
+        clock = SystemClock()
+        trail = AuditTrail(store, clock)
         for job_id, display_name, description in entries:
-            await store.update_metadata(job_id, display_name=display_name, description=description, at=now, actor="cli")
-            await store.append_audit(
-                AuditEntry(
-                    id=new_id(now),
-                    timestamp=now,
-                    actor="cli",
-                    action=AuditAction.IMPORT_METADATA.value,
-                    status=AuditOutcome.SUCCESS,
-                    job_id=job_id,
-                    details={"display_name": display_name, "description": description, "file": str(file)},
-                )
+            await store.update_metadata(
+                job_id, display_name=display_name, description=description, at=clock.now(), actor="cli"
             )
+            details = {"display_name": display_name, "description": description, "file": str(file)}
+            await trail.record(AuditAction.IMPORT_METADATA, "cli", job_id=job_id, details=details)
 
     _run(lambda: _with_auth(apply))
     typer.echo(f"Imported metadata of {len(entries)} job(s) from {file}")

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobdeck.audit import AuditTrail
 from jobdeck.clock import Clock
 from jobdeck.engine import Engine, JobView
-from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, JobdeckError, StoreUnavailable
+from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, StoreUnavailable
 from jobdeck.ids import new_id
 from jobdeck.models import (
     AuditAction,
     AuditEntry,
-    AuditOutcome,
     AuditQuery,
     Execution,
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
     JobMetadata,
-    JobSpec,
     LogLine,
     Page,
     Principal,
     Role,
-    Schedule,
+)
+from jobdeck.readmodels import (
+    HealthReport,
+    JobOverview,
+    JobSummary,
+    SchedulePreview,
+    SchedulerStats,
+    TriggerResult,
 )
 from jobdeck.schedules import load_timezone, next_fire_times, parse_schedule
 from jobdeck.store.base import Store
@@ -52,82 +56,6 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 _NEXT_RUN_COUNT = 5
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobSummary:
-    """A job as operators see it: configuration, operator overrides, metadata and what runs now."""
-
-    spec: JobSpec
-    schedule: str
-    """The schedule expression in effect (the operator's override, else the configured one)."""
-    active_schedule: Schedule
-    configured_schedule: str
-    schedule_overridden: bool
-    paused: bool
-    next_run_time: datetime | None
-    display_name: str | None
-    description: str | None
-    running: int
-    next_run_times: tuple[datetime, ...] = ()
-    paused_until: datetime | None = None
-    """When a timed pause ends by itself."""
-    parameters: Mapping[str, Any] | None = None
-    """The JSON schema of the job's kwargs (Python jobs), or None."""
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TriggerResult:
-    """What a trigger started — or, for a repeated ``Idempotency-Key``, the run the first request started."""
-
-    execution: Execution
-    replayed: bool = False
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobOverview:
-    """A job with the figures of its runs, for an overview table."""
-
-    job: JobSummary
-    stats: ExecutionStats
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SchedulePreview:
-    """A schedule string checked without changing anything: the parsed schedule and its next fire times."""
-
-    schedule: Schedule
-    next_run_times: tuple[datetime, ...]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SchedulerStats:
-    total_jobs: int
-    running_jobs: int
-    """Jobs that are not paused (the original's meaning)."""
-    paused_jobs: int
-    executing: int
-    scheduler_running: bool
-    scheduler_state: str
-    executions_24h: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HealthReport:
-    status: str
-    """healthy | degraded (store unreachable) | stopped (scheduler not running)."""
-    running: bool
-    state: str
-    timestamp: datetime
-    store_ok: bool
-    store_latency_ms: float | None
-    uptime_s: float
-    version: str
-    store_error: str | None = None
-
-
 class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
@@ -135,6 +63,8 @@ class SchedulerService:
         self._store = store
         self._engine = engine
         self._clock = clock
+        self.audit = AuditTrail(store, clock)
+        """Operator actions outside the job use cases (sign-in, users, tokens) are recorded here too."""
         self._version = version
         self._started_at = clock.now()
         engine.set_pause_expired_handler(self._end_timed_pause)
@@ -215,7 +145,7 @@ class SchedulerService:
         :raises InvalidInput: ``until`` is naive or not in the future (field ``until``)
         """
         details = {"until": until.isoformat()} if until is not None else None
-        async with self._audited(AuditAction.PAUSE, actor, job_id=job_id, details=details):
+        async with self.audit.action(AuditAction.PAUSE, actor.username, job_id=job_id, details=details):
             self._engine.job(job_id)
             now = self._clock.now()
             if until is not None and (until.tzinfo is None or until <= now):
@@ -229,7 +159,7 @@ class SchedulerService:
     async def _end_timed_pause(self, job_id: str) -> None:
         paused_until = self._engine.job(job_id).paused_until
         details = {"reason": "timed pause ended", "paused_until": paused_until.isoformat() if paused_until else None}
-        async with self._audited(AuditAction.RESUME, SYSTEM, job_id=job_id, details=details):
+        async with self.audit.action(AuditAction.RESUME, SYSTEM.username, job_id=job_id, details=details):
             await self._store.set_paused(job_id, False, at=self._clock.now(), actor=SYSTEM.username)
             self._engine.resume(job_id)
 
@@ -238,7 +168,7 @@ class SchedulerService:
 
         :raises JobNotFound: no job has this id
         """
-        async with self._audited(AuditAction.RESUME, actor, job_id=job_id):
+        async with self.audit.action(AuditAction.RESUME, actor.username, job_id=job_id):
             self._engine.job(job_id)
             await self._store.set_paused(job_id, False, at=self._clock.now(), actor=actor.username)
             self._engine.resume(job_id)
@@ -302,7 +232,7 @@ class SchedulerService:
         details: dict[str, Any] = {"force": force}
         if kwargs:
             details["kwargs"] = dict(kwargs)
-        async with self._audited(AuditAction.TRIGGER, actor, job_id=job_id, details=details) as audit:
+        async with self.audit.action(AuditAction.TRIGGER, actor.username, job_id=job_id, details=details) as audit:
             execution = await self._engine.trigger(
                 job_id, force=force, kwargs=kwargs, actor=actor.username, execution_id=execution_id
             )
@@ -326,7 +256,7 @@ class SchedulerService:
         :raises JobNotFound: no job has this id
         """
         details = {k: v for k, v in (("display_name", display_name), ("description", description)) if v is not None}
-        async with self._audited(AuditAction.UPDATE_METADATA, actor, job_id=job_id, details=details):
+        async with self.audit.action(AuditAction.UPDATE_METADATA, actor.username, job_id=job_id, details=details):
             self._engine.job(job_id)
             await self._store.update_metadata(
                 job_id, display_name=display_name, description=description, at=self._clock.now(), actor=actor.username
@@ -339,7 +269,9 @@ class SchedulerService:
         :raises JobNotFound: no job has this id
         :raises InvalidSchedule: the expression cannot be parsed
         """
-        async with self._audited(AuditAction.UPDATE_SCHEDULE, actor, job_id=job_id, details={"schedule": expression}):
+        async with self.audit.action(
+            AuditAction.UPDATE_SCHEDULE, actor.username, job_id=job_id, details={"schedule": expression}
+        ):
             spec = self._engine.job(job_id).spec
             schedule = parse_schedule(expression, timezone=spec.timezone)
             await self._store.set_schedule_override(job_id, expression, at=self._clock.now(), actor=actor.username)
@@ -351,7 +283,7 @@ class SchedulerService:
 
         :raises JobNotFound: no job has this id
         """
-        async with self._audited(AuditAction.RESET_SCHEDULE, actor, job_id=job_id):
+        async with self.audit.action(AuditAction.RESET_SCHEDULE, actor.username, job_id=job_id):
             self._engine.job(job_id)
             await self._store.set_schedule_override(job_id, None, at=self._clock.now(), actor=actor.username)
             self._engine.reschedule(job_id, None)
@@ -428,7 +360,7 @@ class SchedulerService:
         :raises ExecutionNotFound: no execution has this id
         :raises ExecutionNotRunning: it has finished already
         """
-        async with self._audited(AuditAction.CANCEL, actor, execution_id=execution_id) as audit:
+        async with self.audit.action(AuditAction.CANCEL, actor.username, execution_id=execution_id) as audit:
             execution = await self._store.request_cancel(execution_id, self._clock.now())
             audit["job_id"] = execution.job_id
             await self._engine.cancel(execution_id)
@@ -441,8 +373,8 @@ class SchedulerService:
         :raises ExecutionNotRunning: it has finished already
         """
         message = reason or f"marked failed by {actor.username}"
-        async with self._audited(
-            AuditAction.MARK_FAILED, actor, execution_id=execution_id, details={"reason": message}
+        async with self.audit.action(
+            AuditAction.MARK_FAILED, actor.username, execution_id=execution_id, details={"reason": message}
         ) as audit:
             execution = await self._store.get_execution(execution_id)
             audit["job_id"] = execution.job_id
@@ -462,7 +394,7 @@ class SchedulerService:
         :raises ExecutionNotFound: no execution has this id
         :raises ExecutionStillRunning: it is running
         """
-        async with self._audited(AuditAction.DELETE_EXECUTION, actor, execution_id=execution_id) as audit:
+        async with self.audit.action(AuditAction.DELETE_EXECUTION, actor.username, execution_id=execution_id) as audit:
             execution = await self._store.get_execution(execution_id)
             audit["job_id"] = execution.job_id
             await self._store.delete_execution(execution_id)
@@ -522,72 +454,3 @@ class SchedulerService:
             uptime_s=round((now - self._started_at).total_seconds(), 3),
             version=self._version,
         )
-
-    # -- audit -----------------------------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _audited(
-        self,
-        action: AuditAction,
-        actor: Principal,
-        *,
-        job_id: str | None = None,
-        execution_id: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Record the action's outcome whatever happens; the body may fill in ids it learns (``job_id`` …)."""
-        learned: dict[str, Any] = {}
-        failure: Exception | None = None
-        try:
-            yield learned
-        except Exception as exc:
-            failure = exc
-            raise
-        finally:
-            # With the store down the entry cannot be written; the original error is what the caller needs.
-            if not isinstance(failure, StoreUnavailable):
-                now = self._clock.now()
-                await self._store.append_audit(
-                    AuditEntry(
-                        id=new_id(now),
-                        timestamp=now,
-                        actor=actor.username,
-                        action=action.value,
-                        status=AuditOutcome.FAILED if failure else AuditOutcome.SUCCESS,
-                        job_id=learned.get("job_id", job_id),
-                        execution_id=learned.get("execution_id", execution_id),
-                        error_message=_describe(failure),
-                        details=dict(details or {}),
-                    )
-                )
-
-    async def audit(
-        self,
-        action: AuditAction,
-        actor: str,
-        *,
-        ok: bool = True,
-        error: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record an action taken outside the job use cases (sign-in, user and token management)."""
-        now = self._clock.now()
-        await self._store.append_audit(
-            AuditEntry(
-                id=new_id(now),
-                timestamp=now,
-                actor=actor,
-                action=action.value,
-                status=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILED,
-                error_message=error,
-                details=dict(details or {}),
-            )
-        )
-
-
-def _describe(failure: Exception | None) -> str | None:
-    if failure is None:
-        return None
-    if isinstance(failure, JobdeckError):
-        return failure.message
-    return f"internal error ({type(failure).__name__})"

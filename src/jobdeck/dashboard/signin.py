@@ -49,11 +49,11 @@ def routes(ui: Ui) -> APIRouter:
         try:
             token = await runtime.auth.login(username, password)
         except AuthError as exc:
-            await runtime.service.audit(AuditAction.LOGIN, username or "?", ok=False, error=exc.message)
+            await runtime.service.audit.record(AuditAction.LOGIN, username or "?", ok=False, error=exc.message)
             return ui.render(
                 ctx, "login.html", status_code=401, next=back, error=ctx.t("err_credentials"), username=username
             )
-        await runtime.service.audit(AuditAction.LOGIN, username, details={"via": "dashboard"})
+        await runtime.service.audit.record(AuditAction.LOGIN, username, details={"via": "dashboard"})
         ctx.set_cookie(
             SESSION_COOKIE, token.access_token, max_age=token.expires_in, **ctx.cookie_options(same_site="lax")
         )

@@ -23,9 +23,9 @@ async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[st
     try:
         token = await runtime.auth.login(body.username, body.password)
     except AuthError as exc:
-        await runtime.service.audit(AuditAction.LOGIN, body.username, ok=False, error=exc.message)
+        await runtime.service.audit.record(AuditAction.LOGIN, body.username, ok=False, error=exc.message)
         raise
-    await runtime.service.audit(AuditAction.LOGIN, body.username)
+    await runtime.service.audit.record(AuditAction.LOGIN, body.username)
     data = TokenOut(access_token=token.access_token, token_type=token.token_type, expires_in=token.expires_in)
     return ok(request, data, "Signed in")
 
