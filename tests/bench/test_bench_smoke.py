@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REQUIRE_ALL
+REQUIRE_ALL = os.environ.get("JOBDECK_REQUIRE_ALL") == "1"
+
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["burst", "steady", "throughput", "reads", "api_load", "memory", "postgres"]

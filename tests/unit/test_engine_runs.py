@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +33,6 @@ FAST = EngineOptions(
 
 def job(job_id: str, function: Callable[..., Any], *, schedule: str = NEVER, **fields: Any) -> JobSpec:
     return JobSpec(id=job_id, func=f"tests:{job_id}", function=function, schedule=parse_schedule(schedule), **fields)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,14 +32,6 @@ YEARLY = "0 0 1 1 *"
 
 def job(job_id: str, function: Callable[..., Any], *, schedule: str, **fields: Any) -> JobSpec:
     return JobSpec(id=job_id, func=f"tests:{job_id}", function=function, schedule=parse_schedule(schedule), **fields)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @asynccontextmanager

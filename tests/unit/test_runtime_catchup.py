@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine.catchup import plan_catch_up
@@ -56,14 +53,6 @@ def test_very_long_downtimes_are_counted_up_to_a_bound() -> None:
     assert not plan.counted_all and plan.missed == 10_000
     assert plan.run == (T0 + timedelta(days=30) - timedelta(minutes=1),)
     assert plan.summary(coalesced=True).startswith("at least 10000 fires")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_a_restart_after_downtime_gives_one_run_and_one_missed_summary(store: SqlStore) -> None:

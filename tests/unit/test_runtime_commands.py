@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from jobdeck.engine.kinds_command import parse_progress
 from jobdeck.models import ExecutionStatus, LogLine
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_for_execution, wait_until
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def is_done(execution: object) -> bool:

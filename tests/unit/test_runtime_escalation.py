@@ -6,11 +6,8 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine import JobContext
@@ -19,14 +16,6 @@ from jobdeck.engine.runner import STILL_RUNNING
 from jobdeck.models import Execution, ExecutionStatus, TriggerKind
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import FrozenClock, wait_for_execution, wait_until
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def is_done(execution: Execution) -> bool:

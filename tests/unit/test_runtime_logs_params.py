@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -20,14 +18,6 @@ from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_for_execution, wait_until
 
 T = date(2026, 3, 6)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_standard_logging_inside_a_run_goes_to_that_runs_log_only(store: SqlStore) -> None:

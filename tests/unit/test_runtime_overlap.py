@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine import JobContext
@@ -25,14 +23,6 @@ async def two_and_a_half_seconds(ctx: JobContext) -> str:
         await ctx.progress(message="working")  # a cooperative job: replace can stop it at once
         await asyncio.sleep(0.05)
     return "done"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def observe(

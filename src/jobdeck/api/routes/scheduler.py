@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 
 from jobdeck.api.deps import AdminUser, CurrentUser, Offset, RuntimeDep, ServiceDep
 from jobdeck.api.envelope import Envelope, ok
@@ -205,6 +205,36 @@ async def _execution_page(runtime: Runtime, query: ExecutionQuery) -> ExecutionP
     return ExecutionPage(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
+class ExecutionFilters:
+    """The filters and page of an executions list, shared by the all-jobs and one-job routes."""
+
+    def __init__(
+        self,
+        status: StatusFilter = None,
+        is_manual: ManualFilter = None,
+        since: Since = None,
+        until: Until = None,
+        limit: ExecutionLimit = 50,
+        offset: Offset = 0,
+    ) -> None:
+        self.status, self.is_manual, self.since, self.until = status, is_manual, since, until
+        self.limit, self.offset = limit, offset
+
+    def query(self, job_id: str | None) -> ExecutionQuery:
+        return ExecutionQuery(
+            job_id=job_id,
+            status=self.status,
+            is_manual=self.is_manual,
+            since=self.since,
+            until=self.until,
+            limit=self.limit,
+            offset=self.offset,
+        )
+
+
+ExecutionFiltersDep = Annotated[ExecutionFilters, Depends()]
+
+
 @router.get(
     "/executions",
     response_model=Envelope[ExecutionPage],
@@ -215,19 +245,12 @@ async def get_job_executions(
     request: Request,
     runtime: RuntimeDep,
     user: CurrentUser,
+    *,
     job_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: StatusFilter = None,
-    is_manual: ManualFilter = None,
-    since: Since = None,
-    until: Until = None,
-    limit: ExecutionLimit = 50,
-    offset: Offset = 0,
+    filters: ExecutionFiltersDep,
 ) -> dict[str, object]:
     """Executions of every job (or one), newest first, with the total count."""
-    query = ExecutionQuery(
-        job_id=job_id, status=status, is_manual=is_manual, since=since, until=until, limit=limit, offset=offset
-    )
-    return ok(request, await _execution_page(runtime, query))
+    return ok(request, await _execution_page(runtime, filters.query(job_id)))
 
 
 @router.get(
@@ -241,18 +264,10 @@ async def get_single_job_executions(
     job_id: JobId,
     runtime: RuntimeDep,
     user: CurrentUser,
-    status: StatusFilter = None,
-    is_manual: ManualFilter = None,
-    since: Since = None,
-    until: Until = None,
-    limit: ExecutionLimit = 50,
-    offset: Offset = 0,
+    filters: ExecutionFiltersDep,
 ) -> dict[str, object]:
     """Executions of one job, newest first, with the total count."""
-    query = ExecutionQuery(
-        job_id=job_id, status=status, is_manual=is_manual, since=since, until=until, limit=limit, offset=offset
-    )
-    return ok(request, await _execution_page(runtime, query))
+    return ok(request, await _execution_page(runtime, filters.query(job_id)))
 
 
 @router.get(
