@@ -170,10 +170,11 @@ def test_preview_schedule_and_the_event_stream(admin: JobdeckClient) -> None:
     events = admin.stream_events()
     hello = next(events)
     assert hello.event == "hello" and hello.retry is not None
+    # Listen on the stream opened before the trigger: a stream opened afterwards could miss a run that ends fast.
     run = admin.trigger_job("echo")
-    for change in admin.changes():
-        if run["id"] in change["execution_ids"]:
-            assert change["kind"] == "execution"
+    for event in events:
+        if event.event == "change" and isinstance(event.json, dict) and run["id"] in event.json["execution_ids"]:
+            assert event.json["kind"] == "execution"
             break
     events.close()
 

@@ -247,16 +247,19 @@ describe("jobdeck's additions", () => {
     }
     const controller = new AbortController();
     const seen: ChangeEvent[] = [];
-    const stream = admin.changes({ signal: controller.signal });
-    const first = stream.next(); // opens the connection
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const stream = admin.streamEvents({ signal: controller.signal });
+    // The server's "hello" comes once this stream is subscribed: a trigger after it cannot be missed.
+    const hello = await stream.next();
+    assert.equal(hello.done ? undefined : hello.value.event, "hello");
     const run = (await admin.triggerJob("echo")).data;
-    let next = await first;
     const deadline = Date.now() + 10_000;
-    while (!next.done && Date.now() < deadline) {
-      seen.push(next.value);
-      if (next.value.execution_ids.includes(run.id)) break;
-      next = await stream.next();
+    while (Date.now() < deadline) {
+      const next = await stream.next();
+      if (next.done) break;
+      if (next.value.event !== "change" || next.value.json === undefined) continue;
+      const change = next.value.json as ChangeEvent;
+      seen.push(change);
+      if (change.execution_ids.includes(run.id)) break;
     }
     await stream.return(undefined);
     controller.abort();
