@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,6 +50,9 @@ async def resolve_secret_key(store: Store, configured: str | None) -> str:
     return await store.set_setting_if_absent(_SECRET_SETTING, secrets.token_urlsafe(48))
 
 
+_MAX_VERIFIED = 1000
+
+
 class Authenticator:
     """Signs users in and turns bearer credentials into a :class:`Principal`."""
 
@@ -58,6 +62,8 @@ class Authenticator:
         self._token_ttl = token_ttl
         self._clock = clock
         self._hasher = PasswordHasher()
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        """Access tokens already verified, with their expiry (epoch seconds): each request carries one."""
 
     # -- passwords -------------------------------------------------------------------------------------------
 
@@ -110,6 +116,10 @@ class Authenticator:
         """
         if credential.startswith(API_TOKEN_PREFIX):
             return await self._authenticate_api_token(credential)
+        verified = self._verified.get(credential)
+        # The JWT library reads the wall clock too; a token is valid while now < exp.
+        if verified is not None and time.time() < verified[1]:
+            return verified[0]
         try:
             claims = jwt.decode(
                 credential,
@@ -126,7 +136,11 @@ class Authenticator:
             role = Role(claims["role"])
         except ValueError:
             raise AuthError("Invalid access token") from None
-        return Principal(username=str(claims["sub"]), role=role, via="password")
+        principal = Principal(username=str(claims["sub"]), role=role, via="password")
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[credential] = (principal, float(claims["exp"]))
+        return principal
 
     async def _authenticate_api_token(self, secret: str) -> Principal:
         token = await self._store.token_by_hash(hash_token(secret))

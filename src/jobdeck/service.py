@@ -67,18 +67,29 @@ class SchedulerService:
         """Operator actions outside the job use cases (sign-in, users, tokens) are recorded here too."""
         self._version = version
         self._started_at = clock.now()
+        self._jobs_cache: tuple[object, list[JobSummary]] | None = None
         engine.set_pause_expired_handler(self._end_timed_pause)
 
     # -- jobs ------------------------------------------------------------------------------------------------
 
     async def list_jobs(self) -> list[JobSummary]:
-        """Every registered job, in registration order."""
+        """Every registered job, in registration order.
+
+        The summaries are reused (the same objects) while the engine's jobs and their next run times, the metadata
+        and the running counts are unchanged — the job list is the most requested read.
+        """
         metadata = await self._store.job_metadata()
         running = await self._store.count_running()
-        return [
+        key = (self._engine.state_key(), metadata, running)
+        cached = self._jobs_cache
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        summaries = [
             self._summary(view, metadata.get(view.spec.id), running.get(view.spec.id, 0))
             for view in self._engine.jobs()
         ]
+        self._jobs_cache = (key, summaries)
+        return list(summaries)
 
     async def get_job(self, job_id: str) -> JobSummary:
         """One job with its next fire times.

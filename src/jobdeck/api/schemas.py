@@ -10,7 +10,8 @@ import re
 from datetime import datetime, tzinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
 
 from jobdeck.models import (
     AuditEntry,
@@ -46,6 +47,7 @@ __all__ = [
     "TokenOut",
     "TriggerIn",
     "UserOut",
+    "render_jobs",
 ]
 
 
@@ -116,7 +118,62 @@ class JobOut(BaseModel):
         return cls(**_job_fields(job, tz))
 
 
-def _job_fields(job: JobSummary, tz: tzinfo) -> dict[str, Any]:
+class _JobRow(TypedDict):
+    """JobOut's fields as a dict, rendered without validation (the values come from the domain, not a client)."""
+
+    id: str
+    name: str
+    display_name: str | None
+    description: str | None
+    trigger: str
+    schedule: str
+    configured_schedule: str
+    schedule_overridden: bool
+    timezone: str
+    next_run_time: datetime | None
+    paused: bool
+    tags: list[str]
+    kind: str
+    running: int
+    paused_until: datetime | None
+
+
+class _JobsEnvelope(TypedDict):
+    success: bool
+    data: list[_JobRow]
+    message: str
+    timestamp: datetime
+    request_id: str
+
+
+_JOB_ROWS = TypeAdapter(list[_JobRow])
+_JOBS_ENVELOPE = TypeAdapter(_JobsEnvelope)
+_EMPTY_DATA = b'"data":[]'
+_rendered: tuple[tuple[JobSummary, ...], tzinfo, bytes] | None = None
+
+
+def render_jobs(jobs: list[JobSummary], tz: tzinfo, envelope: dict[str, Any]) -> bytes:
+    """The JSON of ``Envelope[list[JobOut]]`` for ``jobs`` — the same bytes as validating ``JobOut`` models and
+    serializing them, by pydantic's serializer without the validation (the job list is the API's most requested
+    read). The ``data`` of the last call is reused while the summaries are the same objects."""
+    global _rendered
+    key = tuple(jobs)
+    cached = _rendered
+    if cached is not None and cached[1] is tz and len(cached[0]) == len(key) and all(map(_same, cached[0], key)):
+        data = cached[2]
+    else:
+        data = _JOB_ROWS.dump_json([_job_fields(job, tz) for job in jobs])
+        _rendered = (key, tz, data)
+    head = _JOBS_ENVELOPE.dump_json({**envelope, "data": []})  # type: ignore[typeddict-item]
+    # "success" comes first, so the first '"data":[]' is the envelope's key.
+    return head.replace(_EMPTY_DATA, b'"data":' + data, 1)
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
+
+
+def _job_fields(job: JobSummary, tz: tzinfo) -> _JobRow:
     spec = job.spec
     return {
         "id": spec.id,

@@ -149,6 +149,18 @@ class Engine:
         """Every registered job, in registration order."""
         return [self._view(entry) for entry in self._entries.values()]
 
+    def state_key(self) -> object:
+        """Equal between two calls when :meth:`jobs` would answer the same: no job was added, removed, paused,
+        resumed or rescheduled and no next run time moved. Never equal while the timer is stopped (next run times
+        then follow the clock)."""
+        if self._timer is None:
+            return object()
+        return (
+            self._timer,
+            self._timer.next_runs(),
+            [(entry, entry.override, entry.paused, entry.paused_until) for entry in self._entries.values()],
+        )
+
     def job(self, job_id: str) -> JobView:
         """One registered job.
 

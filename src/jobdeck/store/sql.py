@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -60,6 +61,9 @@ CHUNK = 1000
 """Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
 PERCENTILE_WINDOW = 1000
 _MAX_SHARED_USER_READS = 1000
+METADATA_TTL = 1.0
+"""Seconds a job-metadata read is reused. Writes through this store drop it at once; the bound covers writes
+of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
 
@@ -89,6 +93,8 @@ class SqlStore(RuntimeStore):
         self._running_counts = SharedRead(self._count_running)
         # Every job list and every signed-in request read these: concurrent callers share one query.
         self._metadata_read = SharedRead(super().job_metadata)
+        self._metadata_cache: tuple[float, dict[str, JobMetadata]] | None = None
+        self._metadata_generation = 0
         self._user_reads: dict[str, SharedRead] = {}
 
     def _duration_until(self, finished_at: datetime) -> ColumnElement[float]:
@@ -160,7 +166,38 @@ class SqlStore(RuntimeStore):
         return dict(await self._running_counts())
 
     async def job_metadata(self) -> dict[str, JobMetadata]:
-        return dict(await self._metadata_read())
+        # Every job list reads it; it changes only when an operator (or a configuration change) writes it.
+        started = time.monotonic()
+        cached = self._metadata_cache
+        if cached is not None and started < cached[0]:
+            return dict(cached[1])
+        generation = self._metadata_generation
+        metadata: dict[str, JobMetadata] = await self._metadata_read()
+        if generation == self._metadata_generation:  # no write of ours went in while it was read
+            self._metadata_cache = (started + METADATA_TTL, metadata)
+        return dict(metadata)
+
+    def _forget_metadata(self) -> None:
+        self._metadata_cache = None
+        self._metadata_generation += 1
+
+    async def seed_metadata(self, entries: Sequence[JobMetadata], *, at: datetime) -> None:
+        self._forget_metadata()
+        try:
+            await super().seed_metadata(entries, at=at)
+        finally:
+            self._forget_metadata()
+
+    async def update_metadata(
+        self, job_id: str, *, display_name: str | None, description: str | None, at: datetime, actor: str
+    ) -> JobMetadata:
+        self._forget_metadata()
+        try:
+            return await super().update_metadata(
+                job_id, display_name=display_name, description=description, at=at, actor=actor
+            )
+        finally:
+            self._forget_metadata()
 
     async def get_user(self, username: str) -> User:
         read = self._user_reads.get(username)
