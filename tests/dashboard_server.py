@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-from live_server import ADMIN_PASSWORD, VIEWER_PASSWORD, create_users, free_port, wait_until
+import live_server
+from live_server import ADMIN_PASSWORD, VIEWER_PASSWORD, create_users
 
 __all__ = ["ADMIN_PASSWORD", "JOBS_FILE", "JOBS_MODULE", "VIEWER_PASSWORD", "ServeProcess"]
 
@@ -82,25 +75,18 @@ tags = ["sync"]
 """
 
 
-class ServeProcess:
-    """`jobdeck serve` in a subprocess with the test users ``admin`` and ``viewer``."""
+class ServeProcess(live_server.ServeProcess):
+    """`jobdeck serve` with the dashboard's demo-like jobs and the test users ``admin`` and ``viewer``."""
 
     def __init__(self, folder: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.database_url = f"sqlite+aiosqlite:///{folder}/serve.db"
-        self.env = {
-            **os.environ,
-            "JOBDECK_DATABASE_URL": self.database_url,
+        env = {
             "JOBDECK_HEARTBEAT_INTERVAL": "0.5",
             "JOBDECK_CANCEL_GRACE": "2",
             "JOBDECK_SHUTDOWN_GRACE": "2",
             "JOBDECK_TIMEZONE": "Asia/Shanghai",
             **(extra_env or {}),
         }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.token = ""
+        super().__init__(folder, env)
 
     @classmethod
     def with_jobs(cls, folder: Path, extra_env: dict[str, str] | None = None) -> ServeProcess:
@@ -111,69 +97,3 @@ class ServeProcess:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pool.submit(create_users, process.database_url).result()
         return process
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jobdeck",
-                "serve",
-                "--config",
-                str(self.folder / "jobs.toml"),
-                "--port",
-                str(self.port),
-            ],
-            cwd=self.folder,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.folder / "serve.log", "ab"),  # noqa: SIM115 - the child owns it
-        )
-
-        def answers() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log()
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, timeout=30, what="jobdeck serve to answer", interval=0.1)
-        response = httpx.post(f"{self.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        self.token = response.json()["data"]["access_token"]
-
-    def log(self) -> str:
-        path = self.folder / "serve.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> float:
-        """Signal the server and wait for it to exit; returns how long it took."""
-        assert self.proc is not None
-        began = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGKILL)
-                self.proc.wait(timeout=30)
-                raise
-        return time.monotonic() - began
-
-    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
-        response = httpx.request(
-            method,
-            f"{self.url}{path}",
-            headers={"Authorization": f"Bearer {token or self.token}"},
-            timeout=10,
-            **kwargs,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
-
-    def wait_execution(self, execution_id: str, predicate: Any, timeout: float = 10) -> dict[str, Any]:
-        def probe() -> Any:
-            execution = self.api("GET", f"/api/scheduler/executions/{execution_id}")
-            return execution if predicate(execution) else None
-
-        return wait_until(probe, timeout=timeout, what=f"execution {execution_id}")  # type: ignore[no-any-return]

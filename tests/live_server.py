@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -123,3 +128,83 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, what: str, interval:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
         threading.Event().wait(interval)
+
+
+class ServeProcess:
+    """`jobdeck serve` in a subprocess on a SQLite file in ``folder``, restartable on the same database.
+
+    ``folder`` holds the jobs file (``jobs.toml``); ``env`` adds or overrides ``JOBDECK_*`` variables. ``start``
+    signs in ``admin`` with ``admin_password`` (create the user first, or set ``JOBDECK_ADMIN_PASSWORD``).
+    """
+
+    def __init__(
+        self, folder: Path, env: dict[str, str] | None = None, *, admin_password: str = ADMIN_PASSWORD
+    ) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = f"sqlite+aiosqlite:///{folder}/serve.db"
+        self.env = {**os.environ, "JOBDECK_DATABASE_URL": self.database_url, **(env or {})}
+        self.admin_password = admin_password
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def start(self) -> float:
+        """Start the server and wait until it answers; returns the ``time.time()`` at which it was spawned."""
+        spawned = time.time()
+        command = [sys.executable, "-m", "jobdeck", "serve", "--config", str(self.folder / "jobs.toml")]
+        self.proc = subprocess.Popen(
+            [*command, "--port", str(self.port)],
+            cwd=self.folder,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.folder / "serve.log", "ab"),  # noqa: SIM115 - the child owns it
+        )
+
+        def answers() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log()
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(answers, timeout=30, what="jobdeck serve to answer", interval=0.1)
+        response = httpx.post(f"{self.url}/api/auth/login", json={"username": "admin", "password": self.admin_password})
+        self.token = response.json()["data"]["access_token"]
+        return spawned
+
+    def log(self) -> str:
+        path = self.folder / "serve.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> float:
+        """Signal the server and wait for it to exit; returns how long it took."""
+        assert self.proc is not None
+        began = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(timeout=30)
+                raise
+        return time.monotonic() - began
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method,
+            f"{self.url}{path}",
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=10,
+            **kwargs,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    def wait_execution(self, execution_id: str, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+        def probe() -> Any:
+            execution = self.api("GET", f"/api/scheduler/executions/{execution_id}")
+            return execution if predicate(execution) else None
+
+        return wait_until(probe, timeout=timeout, what=f"execution {execution_id}")  # type: ignore[no-any-return]

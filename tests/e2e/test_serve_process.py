@@ -7,16 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from live_server import free_port, wait_until
+from live_server import ServeProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -58,93 +55,31 @@ schedule = "every 1d"
 """
 
 
-class ServeProcess:
-    """`jobdeck serve` in a subprocess, restartable on the same database."""
-
-    def __init__(self, folder: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "JOBDECK_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/e2e.db",
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeProcess]:
+    (tmp_path / "e2e_jobs.py").write_text(textwrap.dedent(JOBS_MODULE))
+    (tmp_path / "jobs.toml").write_text(JOBS_FILE)
+    process = ServeProcess(
+        tmp_path,
+        {
             "JOBDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "JOBDECK_HEARTBEAT_INTERVAL": "0.2",
             "JOBDECK_ZOMBIE_AFTER": "1",
             "JOBDECK_SHUTDOWN_GRACE": "2",
             "JOBDECK_TIMEZONE": "UTC",
-            **(extra_env or {}),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.token = ""
-
-    def start(self) -> float:
-        """Start the server and wait until it answers; returns the time.time() at which it was spawned."""
-        spawned = time.time()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jobdeck",
-                "serve",
-                "--config",
-                str(self.folder / "jobs.toml"),
-                "--port",
-                str(self.port),
-            ],
-            cwd=self.folder,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.folder / "serve.log", "ab"),  # noqa: SIM115 - the child owns it
-        )
-
-        def answers() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (self.folder / "serve.log").read_text()
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, timeout=30, what="jobdeck serve to answer", interval=0.1)
-        response = httpx.post(f"{self.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        self.token = response.json()["data"]["access_token"]
-        return spawned
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
-
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(
-            method, f"{self.url}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
-
-    def wait_execution(self, execution_id: str, predicate: Any, timeout: float = 10) -> dict[str, Any]:
-        def probe() -> Any:
-            execution = self.api("GET", f"/api/scheduler/executions/{execution_id}")
-            return execution if predicate(execution) else None
-
-        return wait_until(probe, timeout=timeout, what=f"execution {execution_id}")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[ServeProcess]:
-    (tmp_path / "e2e_jobs.py").write_text(textwrap.dedent(JOBS_MODULE))
-    (tmp_path / "jobs.toml").write_text(JOBS_FILE)
-    process = ServeProcess(tmp_path)
+        },
+        admin_password=ADMIN_PASSWORD,
+    )
     yield process
     if process.proc is not None and process.proc.poll() is None:
-        process.kill(signal.SIGTERM)
+        process.stop(signal.SIGTERM)
 
 
 def test_kill_9_during_a_run_then_restart_closes_the_run_as_failed_within_5s(serve: ServeProcess) -> None:
     serve.start()
     run = serve.api("POST", "/api/scheduler/jobs/long_walk/trigger")
     serve.wait_execution(run["id"], lambda e: (e["processed_items"] or 0) > 0)
-    serve.kill(signal.SIGKILL)
+    serve.stop(signal.SIGKILL)
 
     restarted_at = serve.start()
     closed = serve.wait_execution(run["id"], lambda e: e["status"] != "running", timeout=5)
@@ -157,7 +92,7 @@ def test_kill_9_during_a_run_then_restart_closes_the_run_as_failed_within_5s(ser
 def test_pause_survives_a_restart(serve: ServeProcess) -> None:
     serve.start()
     serve.api("POST", "/api/scheduler/jobs/silent_async/pause")
-    serve.kill(signal.SIGTERM)
+    serve.stop(signal.SIGTERM)
     serve.start()
     job = serve.api("GET", "/api/scheduler/jobs/silent_async")
     assert job["paused"] is True and job["next_run_time"] is None
@@ -179,7 +114,7 @@ def test_graceful_shutdown_closes_every_record_it_leaves(serve: ServeProcess) ->
     serve.start()
     run = serve.api("POST", "/api/scheduler/jobs/long_walk/trigger")
     serve.wait_execution(run["id"], lambda e: (e["processed_items"] or 0) > 0)
-    serve.kill(signal.SIGTERM)
+    serve.stop(signal.SIGTERM)
     serve.start()
     closed = serve.api("GET", f"/api/scheduler/executions/{run['id']}")
     assert closed["status"] == "cancelled" and "shutdown" in closed["error_message"]
