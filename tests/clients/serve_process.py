@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from live_server import ADMIN_PASSWORD, VIEWER_PASSWORD, create_users, free_port, wait_until
+import live_server
+from live_server import VIEWER_PASSWORD, create_users
 
 
 def _root_unavailable() -> Callable[[str], None]:
@@ -70,68 +67,35 @@ paused = true
 """
 
 
-@dataclass
-class ServeProcess:
-    """`jobdeck serve` on a free port; ``admin_token`` and ``viewer_token`` are signed in."""
+class ServeProcess(live_server.ServeProcess):
+    """`jobdeck serve` with the client tests' jobs; ``admin_token`` and ``viewer_token`` are signed in."""
 
-    folder: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    admin_token: str = ""
-    viewer_token: str = ""
+    def __init__(self, folder: Path) -> None:
+        super().__init__(
+            folder,
+            {
+                "JOBDECK_TIMEZONE": "Asia/Shanghai",
+                "JOBDECK_HEARTBEAT_INTERVAL": "0.5",
+                "JOBDECK_CANCEL_GRACE": "1",
+                "JOBDECK_SHUTDOWN_GRACE": "1",
+            },
+        )
+        self.env.pop("JOBDECK_ADMIN_PASSWORD", None)
+        self.viewer_token = ""
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def admin_token(self) -> str:
+        return self.token
 
-    @property
-    def database_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.folder}/serve.db"
-
-    def start(self) -> None:
+    def start(self) -> float:
         (self.folder / "client_jobs.py").write_text(textwrap.dedent(JOBS_MODULE))
         (self.folder / "jobs.toml").write_text(JOBS_FILE)
         create_users(self.database_url)
-        env = {
-            **os.environ,
-            "JOBDECK_DATABASE_URL": self.database_url,
-            "JOBDECK_TIMEZONE": "Asia/Shanghai",
-            "JOBDECK_HEARTBEAT_INTERVAL": "0.5",
-            "JOBDECK_CANCEL_GRACE": "1",
-            "JOBDECK_SHUTDOWN_GRACE": "1",
-        }
-        env.pop("JOBDECK_ADMIN_PASSWORD", None)
-        log = open(self.folder / "serve.log", "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jobdeck", "serve", "--config", "jobs.toml", "--port", str(self.port)],
-            cwd=self.folder,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        wait_until(self._answers, timeout=30, what="jobdeck serve to answer", interval=0.1)
-        self.admin_token = self._login("admin", ADMIN_PASSWORD)
-        self.viewer_token = self._login("viewer", VIEWER_PASSWORD)
-
-    def _answers(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"jobdeck serve exited: {(self.folder / 'serve.log').read_text()}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def _login(self, username: str, password: str) -> str:
-        response = httpx.post(f"{self.url}/api/auth/login", json={"username": username, "password": password})
+        spawned = super().start()
+        response = httpx.post(f"{self.url}/api/auth/login", json={"username": "viewer", "password": VIEWER_PASSWORD})
         assert response.status_code == 200, response.text
-        return str(response.json()["data"]["access_token"])
+        self.viewer_token = str(response.json()["data"]["access_token"])
+        return spawned
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> float:
+        return 0.0 if self.proc is None else super().stop(sig, timeout)
