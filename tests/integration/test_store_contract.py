@@ -349,6 +349,39 @@ async def test_list_pages_through_with_offset(store: SqlStore, history: dict[str
     assert (ids(filtered.items), filtered.total) == ([history["a3"].id, history["a2"].id], 5)
 
 
+async def test_totals_stay_exact_through_claims_closes_deletes_and_prunes(store: SqlStore) -> None:
+    # limit=1 keeps every page full, so each total below is counted, not inferred from the page.
+    async def totals() -> dict[str, int]:
+        queries = {
+            "all": ExecutionQuery(limit=1),
+            "a": ExecutionQuery(job_id="a", limit=1),
+            "running": ExecutionQuery(status=RUNNING, limit=1),
+            "a running": ExecutionQuery(job_id="a", status=RUNNING, limit=1),
+            "success": ExecutionQuery(status=SUCCESS, limit=1),
+            "a failed": ExecutionQuery(job_id="a", status=FAILED, limit=1),
+        }
+        return {name: (await store.list_executions(q)).total for name, q in queries.items()}
+
+    a1, a2, a3, b1 = await insert(
+        store, make_run("a", start=1), make_run("a", start=2), make_run("a", start=3), make_run("b", start=4)
+    )
+    await insert(store, make_run("a", start=5, status=MISSED))
+    assert await totals() == {"all": 5, "a": 4, "running": 4, "a running": 3, "success": 0, "a failed": 0}
+    await store.close_execution(a1.id, status=SUCCESS, finished_at=at(10))
+    await store.close_execution(a2.id, status=FAILED, finished_at=at(10))
+    await store.close_execution(b1.id, status=SUCCESS, finished_at=at(10))
+    assert await totals() == {"all": 5, "a": 4, "running": 1, "a running": 1, "success": 2, "a failed": 1}
+    await store.delete_execution(a2.id)
+    assert await totals() == {"all": 4, "a": 3, "running": 1, "a running": 1, "success": 2, "a failed": 0}
+    assert await store.prune_executions(finished_before=at(100)) == 3  # a1, b1 and the missed fire
+    assert await totals() == {"all": 1, "a": 1, "running": 1, "a running": 1, "success": 0, "a failed": 0}
+    stats = await store.execution_stats("a")
+    assert (stats.total, stats.running, stats.success, stats.failed, stats.missed) == (1, 1, 0, 0, 0)
+    await store.close_execution(a3.id, status=CANCELLED, finished_at=at(11))
+    stats = await store.execution_stats("a")
+    assert (stats.total, stats.running, stats.cancelled) == (1, 0, 1)
+
+
 async def test_list_breaks_ties_on_start_time_by_id(store: SqlStore) -> None:
     runs = await insert(store, *(make_run(trigger=TriggerKind.MANUAL) for _ in range(3)))
     page = await store.list_executions(ExecutionQuery())
@@ -376,6 +409,19 @@ async def test_execution_stats_counts_times_and_last_run(store: SqlStore) -> Non
     assert stats.last_execution == last
 
 
+async def test_execution_stats_percentiles_cover_the_newest_runs_only(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("jobdeck.store.sql.PERCENTILE_WINDOW", 5)
+    # Five old runs of 100 s, then five new ones of 1 … 5 s: the percentiles see only the new ones, the average all.
+    durations = [100.0] * 5 + [1.0, 2.0, 3.0, 4.0, 5.0]
+    await insert(store, *(make_run(start=10 * i, status=SUCCESS, duration=d) for i, d in enumerate(durations)))
+    stats = await store.execution_stats("sync")
+    assert stats.p50_execution_time == pytest.approx(3.0)
+    assert stats.p95_execution_time == pytest.approx(4.8)
+    assert stats.avg_execution_time == pytest.approx(51.5)
+
+
 async def test_execution_stats_of_a_job_without_runs(store: SqlStore) -> None:
     stats = await store.execution_stats("never")
     assert stats.total == 0
@@ -393,6 +439,39 @@ async def test_status_counts_since(store: SqlStore, history: dict[str, Execution
     assert counts[CANCELLED] == 0
     assert counts[SKIPPED] == 0
     assert sum((await store.status_counts(since=at(0))).values()) == 7
+
+
+async def test_status_counts_since_span_hours_and_follow_closes_and_deletes(store: SqlStore) -> None:
+    # T0 is 07:58:00.12; since = 06:58:00.12 cuts the 06:xx hour: its earlier rows are out, its later ones in.
+    hour = 3600
+    (early, late, running) = await insert(
+        store,
+        make_run("a", start=-hour - 60, status=SUCCESS, duration=1),  # 06:57 — before since
+        make_run("a", start=-hour + 60, status=SUCCESS, duration=1),  # 06:59 — in the partial hour
+        make_run("b", start=2 * hour),  # 09:58, running
+    )
+    await insert(
+        store,
+        make_run("a", start=0, status=FAILED, duration=1),  # 07:58
+        make_run("b", start=hour + 60, status=MISSED),  # 08:59
+        make_run("c", start=-3 * hour, status=SUCCESS, duration=1),  # 04:58 — out
+    )
+
+    async def counts() -> dict[ExecutionStatus, int]:
+        found = await store.status_counts(since=at(-hour))
+        return {status: n for status, n in found.items() if n}
+
+    assert await counts() == {SUCCESS: 1, FAILED: 1, MISSED: 1, RUNNING: 1}
+    await store.close_execution(running.id, status=CANCELLED, finished_at=at(2 * hour + 5))
+    assert await counts() == {SUCCESS: 1, FAILED: 1, MISSED: 1, CANCELLED: 1}
+    await store.delete_execution(late.id)
+    await store.delete_execution(early.id)
+    assert await counts() == {FAILED: 1, MISSED: 1, CANCELLED: 1}
+    assert sum((await store.status_counts(since=at(-4 * hour))).values()) == 4
+    on_the_hour = T0.replace(minute=0, second=0, microsecond=0)  # 07:00:00 exactly: no partial hour
+    assert (await store.status_counts(since=on_the_hour))[FAILED] == 1
+    assert await store.prune_executions(finished_before=at(10 * hour)) == 4
+    assert sum((await store.status_counts(since=at(-4 * hour))).values()) == 0
 
 
 async def test_last_executions_gives_each_jobs_newest(store: SqlStore, history: dict[str, Execution]) -> None:

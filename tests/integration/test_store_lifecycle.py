@@ -6,18 +6,20 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, make_url
+from sqlalchemy import Connection, insert, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jobdeck.errors import ConfigError, StoreUnavailable
+from jobdeck.models import ExecutionQuery, ExecutionStatus
 from jobdeck.store import SqlStore, upgrade
-from jobdeck.store.migrations import VERSION_TABLE
-from jobdeck.store.schema import metadata
+from jobdeck.store.migrations import VERSION_TABLE, upgrade_connection
+from jobdeck.store.schema import executions, metadata
 
 
 async def test_open_creates_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:
@@ -98,6 +100,47 @@ async def test_migrations_build_exactly_the_declared_schema(blank_url: str) -> N
             assert await conn.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+async def test_upgrading_a_database_with_executions_keeps_totals_exact(blank_url: str) -> None:
+    # A database at revision 0003 (counters of every status on SQLite, none on PostgreSQL) with runs in it.
+    if blank_url.startswith("sqlite"):
+        Path(make_url(blank_url).database or "").parent.mkdir(parents=True)
+    engine = create_async_engine(blank_url)
+    started = datetime.now(UTC) - timedelta(hours=2)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_connection, "0003")
+            for i, status in enumerate(["running", "success", "success", "failed", "running"]):
+                await conn.execute(
+                    insert(executions).values(
+                        id=f"run{i}", job_id="a" if i < 3 else "b", job_name="x", status=status, trigger="schedule",
+                        attempt=i + 1, force=False, scheduled_time=started, started_at=started, updated_at=started,
+                        kwargs={}, cancel_requested=False,
+                    )
+                )  # fmt: skip
+    finally:
+        await engine.dispose()
+    store = SqlStore(blank_url)
+    await store.open()  # upgrades to head
+    try:
+        totals = {
+            name: (await store.list_executions(ExecutionQuery(limit=1, **query))).total
+            for name, query in {
+                "all": {},
+                "a": {"job_id": "a"},
+                "running": {"status": ExecutionStatus.RUNNING},
+                "success": {"status": ExecutionStatus.SUCCESS},
+            }.items()
+        }
+        assert totals == {"all": 5, "a": 3, "running": 2, "success": 2}
+        counts = await store.status_counts(since=started - timedelta(minutes=30))
+        assert (counts[ExecutionStatus.SUCCESS], counts[ExecutionStatus.RUNNING]) == (2, 2)
+        await store.close_execution("run0", status=ExecutionStatus.FAILED, finished_at=started + timedelta(seconds=1))
+        stats = await store.execution_stats("a")
+        assert (stats.total, stats.running, stats.success, stats.failed) == (3, 0, 2, 1)
+    finally:
+        await store.close()
 
 
 @pytest.mark.postgres

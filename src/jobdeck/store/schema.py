@@ -36,6 +36,7 @@ __all__ = [
     "api_tokens",
     "audit",
     "execution_counts",
+    "execution_hourly_counts",
     "execution_logs",
     "executions",
     "idempotency_keys",
@@ -175,7 +176,15 @@ _CLAIMED = executions.c.trigger.in_([literal_column("'schedule'"), literal_colum
 # Lists are "newest first" = ORDER BY started_at DESC, id DESC; each filter has its own (filter…, started_at, id)
 # index so a page is an index range scan and the COUNT of a filter is an index-only count.
 Index("ix_executions_started", executions.c.started_at, executions.c.id)
-Index("ix_executions_job_started", executions.c.job_id, executions.c.started_at, executions.c.id)
+# status and duration last (v0004): a job's newest finished durations (its p50 / p95) are an index-only scan.
+Index(
+    "ix_executions_job_started",
+    executions.c.job_id,
+    executions.c.started_at,
+    executions.c.id,
+    executions.c.status,
+    executions.c.duration,
+)
 Index("ix_executions_status_started", executions.c.status, executions.c.started_at, executions.c.id)
 # duration last: the run-time average of a job's finished runs is an index-only aggregate.
 Index(
@@ -217,12 +226,23 @@ Index(
 Index("ix_executions_retry_of", executions.c.retry_of)
 Index("ix_executions_retry_at", executions.c.retry_at)
 
-# Executions per (job, status): exact list totals and stats counts without counting millions of rows. Kept by
-# triggers on SQLite (revision 0003); on PostgreSQL it is not maintained (see that revision) and stays empty.
+# Finished executions per (job, status): exact list totals and stats counts without counting millions of rows.
+# Kept by triggers on both databases (revision 0004); running rows are not counted here but from
+# ix_executions_running, so a claim writes no counter.
 execution_counts = Table(
     "execution_counts",
     metadata,
     Column("job_id", String(64), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+# Finished executions per (hour started, status): the last 24 hours of /stats without a day's rows. Kept by
+# triggers on SQLite only (revision 0004 says why); hour = 'YYYY-MM-DD HH' of started_at in UTC.
+execution_hourly_counts = Table(
+    "execution_hourly_counts",
+    metadata,
+    Column("hour", String(13), primary_key=True),
     Column("status", String(16), primary_key=True),
     Column("n", Integer, nullable=False),
 )

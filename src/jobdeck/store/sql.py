@@ -11,7 +11,7 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -24,9 +24,11 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStillRunning
@@ -51,6 +53,7 @@ from jobdeck.store.schema import (
     IS_RUNNING,
     UtcDateTime,
     execution_counts,
+    execution_hourly_counts,
     execution_logs,
     executions,
 )
@@ -60,23 +63,61 @@ __all__ = ["SqlStore", "upgrade"]
 CHUNK = 1000
 """Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
 PERCENTILE_WINDOW = 1000
+# The newest PERCENTILE_WINDOW finished durations of a job (ix_executions_job_started covers them), and of their
+# sorted order the value at floor((n - 1) * pct / 100) and the next one, for pct 50 and 95, as (pct, n, value).
+# Integer division floors the same way on both databases.
+_PERCENTILE_NEIGHBOURS = f"""
+WITH recent AS MATERIALIZED (
+    SELECT duration FROM executions
+    WHERE job_id = :job_id AND status IN {FINISHED_STATUSES!r} AND duration IS NOT NULL
+    ORDER BY started_at DESC, id DESC LIMIT :window
+), last_rank AS (SELECT count(*) - 1 AS m FROM recent)
+SELECT * FROM (
+    SELECT 50, (SELECT m FROM last_rank) + 1, duration FROM recent
+    ORDER BY duration LIMIT 2 OFFSET (SELECT m * 50 / 100 FROM last_rank)
+) AS p50
+UNION ALL
+SELECT * FROM (
+    SELECT 95, (SELECT m FROM last_rank) + 1, duration FROM recent
+    ORDER BY duration LIMIT 2 OFFSET (SELECT m * 95 / 100 FROM last_rank)
+) AS p95
+"""
 _MAX_SHARED_USER_READS = 1000
 METADATA_TTL = 1.0
 """Seconds a job-metadata read is reused. Writes through this store drop it at once; the bound covers writes
 of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
+# The "+" on the edge's grouping key keeps SQLite from walking the whole status index to get the groups in order.
+_SQLITE_STATUS_COUNTS_SINCE = """
+SELECT status, sum(n) FROM (
+    SELECT +status AS status, count(*) AS n FROM executions
+    WHERE started_at >= :since AND started_at < :whole_hours_from GROUP BY 1
+    UNION ALL
+    SELECT status, n FROM execution_hourly_counts WHERE hour >= :first_hour
+    UNION ALL
+    SELECT 'running', count(*) FROM executions INDEXED BY ix_executions_running
+    WHERE status = 'running' AND started_at >= :whole_hours_from
+) GROUP BY status
+"""
+_SQLITE_COUNT_RUNNING = (
+    "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running WHERE status = 'running' GROUP BY job_id"
+)
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    # Linear interpolation between closest ranks, as PostgreSQL's percentile_cont and numpy's default.
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+def _percentile(near: Sequence[tuple[int, int, float]], pct: int) -> float | None:
+    """The ``pct`` percentile from the ``(pct, count, value)`` rows of _PERCENTILE_NEIGHBOURS, interpolated linearly
+    between the closest ranks (as PostgreSQL's percentile_cont and numpy's default); None without durations."""
+    values = [value for of, _, value in near if of == pct]
+    if not values:
+        return None
+    position = (near[0][1] - 1) * pct / 100
+    fraction = position - math.floor(position)
+    return values[0] + (values[-1] - values[0]) * fraction
 
 
 class SqlStore(RuntimeStore):
@@ -139,17 +180,27 @@ class SqlStore(RuntimeStore):
                 total = int((await conn.execute(count)).scalar_one())
         return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
 
-    def _counted(self, query: ExecutionQuery) -> bool:
-        """Whether execution_counts answers the query's total (SQLite keeps it; only job / status filters)."""
-        return self.dialect == "sqlite" and query.is_manual is None and query.since is None and query.until is None
+    @staticmethod
+    def _counted(query: ExecutionQuery) -> bool:
+        """Whether execution_counts (with the running rows) answers the query's total: only job / status filters."""
+        return query.is_manual is None and query.since is None and query.until is None
 
     async def _counted_total(self, conn: AsyncConnection, query: ExecutionQuery) -> int:
-        stmt = select(func.coalesce(func.sum(execution_counts.c.n), 0))
-        if query.job_id is not None:
-            stmt = stmt.where(execution_counts.c.job_id == query.job_id)
-        if query.status is not None:
-            stmt = stmt.where(execution_counts.c.status == query.status.value)
-        return int((await conn.execute(stmt)).scalar_one())
+        # Finished rows from their counters, running rows from their partial index (they are not counted).
+        total = 0
+        if query.status is not ExecutionStatus.RUNNING:
+            counted = select(func.coalesce(func.sum(execution_counts.c.n), 0))
+            if query.job_id is not None:
+                counted = counted.where(execution_counts.c.job_id == query.job_id)
+            if query.status is not None:
+                counted = counted.where(execution_counts.c.status == query.status.value)
+            total += int((await conn.execute(counted)).scalar_one())
+        if query.status is None or query.status is ExecutionStatus.RUNNING:
+            running = select(func.count()).select_from(executions).where(IS_RUNNING)
+            if query.job_id is not None:
+                running = running.where(executions.c.job_id == query.job_id)
+            total += int((await conn.execute(running)).scalar_one())
+        return total
 
     async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
         stmt = select(executions).where(IS_RUNNING)
@@ -209,7 +260,12 @@ class SqlStore(RuntimeStore):
         return user
 
     async def _count_running(self) -> dict[str, int]:
-        stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
+        # With planner statistics (ANALYZE) SQLite prefers a skip-scan of the (job, status) index over the partial
+        # index of running rows: at a million rows that is milliseconds on every fire instead of microseconds.
+        # (SQLAlchemy renders no table hints for SQLite, hence the text.)
+        stmt: Executable = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
+        if self.dialect == "sqlite":
+            stmt = text(_SQLITE_COUNT_RUNNING)
         async with self._tx() as conn:
             return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
 
@@ -345,39 +401,55 @@ class SqlStore(RuntimeStore):
         c = executions.c
         of_job = c.job_id == job_id
         finished = and_(of_job, c.status.in_(FINISHED_STATUSES), c.duration.is_not(None))
-        counts_stmt = select(c.status, func.count()).where(of_job).group_by(c.status)
-        if self.dialect == "sqlite":
-            counts_stmt = select(execution_counts.c.status, execution_counts.c.n).where(
-                execution_counts.c.job_id == job_id, execution_counts.c.n > 0
-            )
+        counts_stmt = select(execution_counts.c.status, execution_counts.c.n).where(
+            execution_counts.c.job_id == job_id, execution_counts.c.n > 0
+        )
+        running_stmt = select(func.count()).select_from(executions).where(of_job, IS_RUNNING)
         # The average covers every finished run; p50 / p95 come from the durations of the newest
-        # PERCENTILE_WINDOW finished runs, sorted here: cheap and portable (SQLite has no percentile_cont).
+        # PERCENTILE_WINDOW finished runs, sorted by the database, which sends only the two values around each.
         avg_stmt = select(func.avg(c.duration)).where(finished)
-        recent_stmt = select(c.duration).where(finished).order_by(*_NEWEST_FIRST).limit(PERCENTILE_WINDOW)
+        ranks_stmt = text(_PERCENTILE_NEIGHBOURS).bindparams(job_id=job_id, window=PERCENTILE_WINDOW)
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
         async with self._tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
+            counts[ExecutionStatus.RUNNING.value] = int((await conn.execute(running_stmt)).scalar_one())
             average = (await conn.execute(avg_stmt)).scalar()
-            durations = sorted(float(d) for d in (await conn.execute(recent_stmt)).scalars())
+            near = [(int(pct), int(n), float(d)) for pct, n, d in await conn.execute(ranks_stmt)]
             last = (await conn.execute(last_stmt)).mappings().first()
         return ExecutionStats(
             total=sum(counts.values()),
             **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
             avg_execution_time=None if average is None else float(average),
-            p50_execution_time=_percentile(durations, 0.50) if durations else None,
-            p95_execution_time=_percentile(durations, 0.95) if durations else None,
+            p50_execution_time=_percentile(near, 50),
+            p95_execution_time=_percentile(near, 95),
             last_execution=None if last is None else _rows.to_execution(last),
         )
 
     async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
         # Every status is present (0 when none), so callers can render the whole breakdown.
-        # SQLite (no planner statistics) would walk the whole status index to get the groups in order; a unary
-        # "+" on the grouping key rules that index out, so it range-scans the recent rows by started_at instead.
-        key = literal_column("+executions.status") if self.dialect == "sqlite" else executions.c.status
-        stmt = select(executions.c.status, func.count()).where(executions.c.started_at >= since).group_by(key)
+        if self.dialect == "sqlite":
+            stmt: Executable = self._hourly_status_counts(since)
+        else:
+            stmt = (
+                select(executions.c.status, func.count())
+                .where(executions.c.started_at >= since)
+                .group_by(executions.c.status)
+            )
         async with self._tx() as conn:
             found = {status: int(n) for status, n in await conn.execute(stmt)}
         return {status: found.get(status.value, 0) for status in ExecutionStatus}
+
+    @staticmethod
+    def _hourly_status_counts(since: datetime) -> Executable:
+        """SQLite: the rows of the partial hour after ``since`` counted, whole hours from execution_hourly_counts,
+        running rows (not in the counters) from their partial index."""
+        hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        whole_hours_from = hour if hour == since else hour + timedelta(hours=1)
+        return text(_SQLITE_STATUS_COUNTS_SINCE).bindparams(
+            bindparam("since", since, type_=UtcDateTime()),
+            bindparam("whole_hours_from", whole_hours_from, type_=UtcDateTime()),
+            bindparam("first_hour", whole_hours_from.strftime("%Y-%m-%d %H")),
+        )
 
     async def last_executions(self) -> dict[str, Execution]:
         # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
@@ -414,7 +486,11 @@ class SqlStore(RuntimeStore):
                     await conn.execute(executions.delete().where(c.id.in_(ids)))
             pruned += len(ids)
             if len(ids) < CHUNK:
-                return pruned
+                break
+        if self.dialect == "sqlite":
+            async with self._tx(write=True) as conn:
+                await conn.execute(execution_hourly_counts.delete().where(execution_hourly_counts.c.n <= 0))
+        return pruned
 
     # -- execution logs ----------------------------------------------------------------------------------------
 
