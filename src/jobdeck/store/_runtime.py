@@ -48,28 +48,28 @@ class RuntimeStore(JobsStore):
             .order_by(executions.c.retry_at, executions.c.id)
         )
         async with self._tx() as conn:
-            return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
+            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
     async def retry_chain(self, execution_id: str) -> list[Execution]:
         async with self._tx() as conn:
-            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
             if row is None:
                 raise ExecutionNotFound(execution_id)
             chain = [_rows.to_execution(row)]
             seen = {execution_id}
             while (back := chain[0].retry_of) is not None and back not in seen and len(chain) < _MAX_CHAIN:
-                found = (await conn.execute(select(executions).where(executions.c.id == back))).mappings().first()
+                found = (await conn.execute(select(executions).where(executions.c.id == back))).first()
                 if found is None:
                     break  # the earlier attempt was deleted
                 chain.insert(0, _rows.to_execution(found))
                 seen.add(back)
             while len(chain) < _MAX_CHAIN:
                 stmt = select(executions).where(executions.c.retry_of == chain[-1].id).order_by(executions.c.id)
-                found = (await conn.execute(stmt.limit(1))).mappings().first()
-                if found is None or found["id"] in seen:
+                found = (await conn.execute(stmt.limit(1))).first()
+                if found is None or found.id in seen:
                     break
                 chain.append(_rows.to_execution(found))
-                seen.add(found["id"])
+                seen.add(found.id)
         return chain
 
     # -- log bounds ----------------------------------------------------------------------------------------------

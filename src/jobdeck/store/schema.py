@@ -8,6 +8,7 @@ Changing anything here needs a new Alembic revision in ``migrations/versions``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,12 +81,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            # fromisoformat reads SQLITE_FORMAT exactly and is an order of magnitude faster than strptime.
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return _from_sqlite_text(value)
         assert isinstance(value, datetime)
         if value.tzinfo is None:  # pragma: no cover - a column written outside jobdeck
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        # Every listed execution has six of these columns: SQLite's text goes straight to the parser, without
+        # TypeDecorator's two layers of calls per value.
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse = _from_sqlite_text
+        return lambda value: None if value is None else parse(value)
+
+
+def _from_sqlite_text(value: str) -> datetime:
+    # fromisoformat reads SQLITE_FORMAT exactly; given the offset it is several times faster than a replace(tzinfo)
+    # after it (and an order of magnitude faster than strptime). The result's tzinfo is datetime.UTC itself.
+    return datetime.fromisoformat(value + "+00:00")
 
 
 class JsonText(TypeDecorator[Any]):
@@ -102,6 +116,8 @@ class JsonText(TypeDecorator[Any]):
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if value == "{}":  # the kwargs of nearly every scheduled run
+            return {}
         return json.loads(value)
 
 
@@ -236,6 +252,7 @@ execution_counts = Table(
     Column("status", String(16), primary_key=True),
     Column("n", Integer, nullable=False),
 )
+Index("ix_execution_counts_status", execution_counts.c.status, execution_counts.c.n)  # v0004: totals by status
 
 # Finished executions per (hour started, status): the last 24 hours of /stats without a day's rows. Kept by
 # triggers on SQLite only (revision 0004 says why); hour = 'YYYY-MM-DD HH' of started_at in UTC.

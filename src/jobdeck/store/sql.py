@@ -151,7 +151,7 @@ class SqlStore(RuntimeStore):
 
     async def get_execution(self, execution_id: str) -> Execution:
         async with self._tx() as conn:
-            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
         if row is None:
             raise ExecutionNotFound(execution_id)
         return _rows.to_execution(row)
@@ -169,14 +169,21 @@ class SqlStore(RuntimeStore):
             conditions.append(executions.c.started_at >= query.since)
         if query.until is not None:
             conditions.append(executions.c.started_at < query.until)
-        page = select(executions).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit).offset(query.offset)
+        counted = self._counted(query)
+        # A counted total rides along as a column of the page, so the page and its total are one round trip.
+        columns = [executions, self._counted_total(query).label("_total")] if counted else [executions]
+        page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit).offset(query.offset)
         async with self._tx() as conn:
-            rows = (await conn.execute(page)).mappings().all()
+            rows = (await conn.execute(page)).all()
             total = page_total(query.offset, query.limit, len(rows))
-            if total is None and self._counted(query):
-                total = await self._counted_total(conn, query)
+            if total is None and counted and rows:
+                total = int(rows[0]._mapping["_total"])
             if total is None:
-                count = select(func.count()).select_from(executions).where(*conditions)
+                count = (
+                    select(self._counted_total(query))
+                    if counted
+                    else select(func.count()).select_from(executions).where(*conditions)
+                )
                 total = int((await conn.execute(count)).scalar_one())
         return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
 
@@ -185,22 +192,24 @@ class SqlStore(RuntimeStore):
         """Whether execution_counts (with the running rows) answers the query's total: only job / status filters."""
         return query.is_manual is None and query.since is None and query.until is None
 
-    async def _counted_total(self, conn: AsyncConnection, query: ExecutionQuery) -> int:
-        # Finished rows from their counters, running rows from their partial index (they are not counted).
-        total = 0
+    @staticmethod
+    def _counted_total(query: ExecutionQuery) -> ColumnElement[int]:
+        """The total of a counted query: finished rows from their counters, running rows (not counted there) from
+        their partial index."""
+        parts: list[ColumnElement[int]] = []
         if query.status is not ExecutionStatus.RUNNING:
-            counted = select(func.coalesce(func.sum(execution_counts.c.n), 0))
+            finished = select(func.coalesce(func.sum(execution_counts.c.n), 0))
             if query.job_id is not None:
-                counted = counted.where(execution_counts.c.job_id == query.job_id)
+                finished = finished.where(execution_counts.c.job_id == query.job_id)
             if query.status is not None:
-                counted = counted.where(execution_counts.c.status == query.status.value)
-            total += int((await conn.execute(counted)).scalar_one())
+                finished = finished.where(execution_counts.c.status == query.status.value)
+            parts.append(finished.scalar_subquery())
         if query.status is None or query.status is ExecutionStatus.RUNNING:
             running = select(func.count()).select_from(executions).where(IS_RUNNING)
             if query.job_id is not None:
                 running = running.where(executions.c.job_id == query.job_id)
-            total += int((await conn.execute(running)).scalar_one())
-        return total
+            parts.append(running.correlate(None).scalar_subquery())
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
     async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
         stmt = select(executions).where(IS_RUNNING)
@@ -210,7 +219,7 @@ class SqlStore(RuntimeStore):
             stmt = stmt.where(executions.c.host == host)
         stmt = stmt.order_by(executions.c.started_at, executions.c.id)
         async with self._tx() as conn:
-            return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
+            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
     async def count_running(self) -> dict[str, int]:
         # Every fire asks (max_instances): concurrent callers share one query (see SharedRead).
@@ -322,7 +331,7 @@ class SqlStore(RuntimeStore):
             .returning(*executions.c)
         )
         async with self._tx(write=True) as conn:
-            row = (await conn.execute(stmt)).mappings().first()
+            row = (await conn.execute(stmt)).first()
             if row is not None:
                 return _rows.to_execution(row)
             status = (await conn.execute(select(executions.c.status).where(executions.c.id == execution_id))).scalar()
@@ -385,7 +394,7 @@ class SqlStore(RuntimeStore):
             .order_by(executions.c.started_at, executions.c.id)
         )
         async with self._tx() as conn:
-            return [_rows.to_execution(r) for r in (await conn.execute(stmt)).mappings()]
+            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
     async def delete_execution(self, execution_id: str) -> None:
         async with self._tx(write=True) as conn:
@@ -415,7 +424,7 @@ class SqlStore(RuntimeStore):
             counts[ExecutionStatus.RUNNING.value] = int((await conn.execute(running_stmt)).scalar_one())
             average = (await conn.execute(avg_stmt)).scalar()
             near = [(int(pct), int(n), float(d)) for pct, n, d in await conn.execute(ranks_stmt)]
-            last = (await conn.execute(last_stmt)).mappings().first()
+            last = (await conn.execute(last_stmt)).first()
         return ExecutionStats(
             total=sum(counts.values()),
             **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
@@ -468,7 +477,7 @@ class SqlStore(RuntimeStore):
         )
         stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
         async with self._tx() as conn:
-            return {row["job_id"]: _rows.to_execution(row) for row in (await conn.execute(stmt)).mappings()}
+            return {row.job_id: _rows.to_execution(row) for row in await conn.execute(stmt)}
 
     async def prune_executions(self, *, finished_before: datetime) -> int:
         # In batches, each its own short transaction, so a large clean-up never holds SQLite's write lock for long.

@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("hour", "status", name="pk_execution_hourly_counts"),
     )
+    op.create_index("ix_execution_counts_status", "execution_counts", ["status", "n"])
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
         for name in SQLITE_TRIGGERS:
@@ -123,6 +124,7 @@ def downgrade() -> None:
     from jobdeck.store.migrations.versions.v0003_execution_counts import SQLITE_TRIGGERS as COUNTING_RUNNING
 
     op.drop_table("execution_hourly_counts")
+    op.drop_index("ix_execution_counts_status", table_name="execution_counts")
     op.execute("DELETE FROM execution_counts")
     if op.get_bind().dialect.name != "sqlite":
         for name in PG_TRIGGERS:
