@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,23 +64,24 @@ __all__ = ["SqlStore", "upgrade"]
 CHUNK = 1000
 """Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
 PERCENTILE_WINDOW = 1000
-# The newest PERCENTILE_WINDOW finished durations of a job (ix_executions_job_started covers them), and of their
-# sorted order the value at floor((n - 1) * pct / 100) and the next one, for pct 50 and 95, as (pct, n, value).
-# Integer division floors the same way on both databases.
+# The newest PERCENTILE_WINDOW finished durations of a job (ix_executions_job_started covers them), sorted once,
+# and of them the value at floor((n - 1) * pct / 100) and the next one, for pct 50 and 95, as (pct, n, value).
+# A materialized CTE is read back in the order it was written on both databases (the contract tests check the
+# percentiles on each); integer division floors the same way on both.
 _PERCENTILE_NEIGHBOURS = f"""
-WITH recent AS MATERIALIZED (
-    SELECT duration FROM executions
-    WHERE job_id = :job_id AND status IN {FINISHED_STATUSES!r} AND duration IS NOT NULL
-    ORDER BY started_at DESC, id DESC LIMIT :window
-), last_rank AS (SELECT count(*) - 1 AS m FROM recent)
+WITH sorted AS MATERIALIZED (
+    SELECT duration FROM (
+        SELECT duration FROM executions
+        WHERE job_id = :job_id AND status IN {FINISHED_STATUSES!r} AND duration IS NOT NULL
+        ORDER BY started_at DESC, id DESC LIMIT :window
+    ) AS recent ORDER BY duration
+), last_rank AS (SELECT count(*) - 1 AS m FROM sorted)
 SELECT * FROM (
-    SELECT 50, (SELECT m FROM last_rank) + 1, duration FROM recent
-    ORDER BY duration LIMIT 2 OFFSET (SELECT m * 50 / 100 FROM last_rank)
+    SELECT 50, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 50 / 100 FROM last_rank)
 ) AS p50
 UNION ALL
 SELECT * FROM (
-    SELECT 95, (SELECT m FROM last_rank) + 1, duration FROM recent
-    ORDER BY duration LIMIT 2 OFFSET (SELECT m * 95 / 100 FROM last_rank)
+    SELECT 95, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 95 / 100 FROM last_rank)
 ) AS p95
 """
 _MAX_SHARED_USER_READS = 1000
@@ -410,10 +412,15 @@ class SqlStore(RuntimeStore):
         c = executions.c
         of_job = c.job_id == job_id
         finished = and_(of_job, c.status.in_(FINISHED_STATUSES), c.duration.is_not(None))
-        counts_stmt = select(execution_counts.c.status, execution_counts.c.n).where(
-            execution_counts.c.job_id == job_id, execution_counts.c.n > 0
+        # Finished runs from their counters, running ones (not counted there) from their partial index.
+        counts_stmt = union_all(
+            select(execution_counts.c.status, execution_counts.c.n).where(
+                execution_counts.c.job_id == job_id, execution_counts.c.n > 0
+            ),
+            select(literal(ExecutionStatus.RUNNING.value), func.count())
+            .select_from(executions)
+            .where(of_job, IS_RUNNING),
         )
-        running_stmt = select(func.count()).select_from(executions).where(of_job, IS_RUNNING)
         # The average covers every finished run; p50 / p95 come from the durations of the newest
         # PERCENTILE_WINDOW finished runs, sorted by the database, which sends only the two values around each.
         avg_stmt = select(func.avg(c.duration)).where(finished)
@@ -421,7 +428,6 @@ class SqlStore(RuntimeStore):
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
         async with self._tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
-            counts[ExecutionStatus.RUNNING.value] = int((await conn.execute(running_stmt)).scalar_one())
             average = (await conn.execute(avg_stmt)).scalar()
             near = [(int(pct), int(n), float(d)) for pct, n, d in await conn.execute(ranks_stmt)]
             last = (await conn.execute(last_stmt)).first()
