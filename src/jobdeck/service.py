@@ -425,13 +425,12 @@ class SchedulerService:
 
     async def stats(self) -> SchedulerStats:
         """Figures for the whole scheduler."""
-        views = self._engine.jobs()
-        paused = sum(1 for view in views if view.paused)
+        total, paused = self._engine.job_count, self._engine.paused_count()
         running = await self._store.count_running()
         counts = await self._store.status_counts(since=self._clock.now() - timedelta(hours=24))
         return SchedulerStats(
-            total_jobs=len(views),
-            running_jobs=len(views) - paused,
+            total_jobs=total,
+            running_jobs=total - paused,
             paused_jobs=paused,
             executing=sum(running.values()),
             scheduler_running=self._engine.running,

@@ -149,6 +149,14 @@ class Engine:
         """Every registered job, in registration order."""
         return [self._view(entry) for entry in self._entries.values()]
 
+    def paused_count(self) -> int:
+        """How many registered jobs are paused (without building every job's view)."""
+        return sum(1 for entry in self._entries.values() if entry.paused)
+
+    @property
+    def job_count(self) -> int:
+        return len(self._entries)
+
     def state_key(self) -> object:
         """Equal between two calls when :meth:`jobs` would answer the same: no job was added, removed, paused,
         resumed or rescheduled and no next run time moved. Never equal while the timer is stopped (next run times
