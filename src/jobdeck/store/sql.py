@@ -174,7 +174,19 @@ class SqlStore(RuntimeStore):
         counted = self._counted(query)
         # A counted total rides along as a column of the page, so the page and its total are one round trip.
         columns = [executions, self._counted_total(query).label("_total")] if counted else [executions]
-        page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit).offset(query.offset)
+        page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit)
+        if query.offset:
+            # A deep page: find its ids in the filter's index first, then read only those rows (PostgreSQL would
+            # otherwise read every skipped row from the table; SQLite is faster this way too).
+            keys = (
+                select(executions.c.id)
+                .where(*conditions)
+                .order_by(*_NEWEST_FIRST)
+                .limit(query.limit)
+                .offset(query.offset)
+                .subquery("page_keys")
+            )
+            page = select(*columns).join(keys, executions.c.id == keys.c.id).order_by(*_NEWEST_FIRST)
         async with self._tx() as conn:
             rows = (await conn.execute(page)).all()
             total = page_total(query.offset, query.limit, len(rows))
