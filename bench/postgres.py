@@ -89,7 +89,7 @@ async def load(url: str, count: int, seed: int, now: datetime) -> None:
     """``count`` execution rows through COPY, counted afterwards as revision 0004 counts existing rows."""
     import asyncpg
 
-    from jobdeck.store.migrations.versions.v0004_terminal_counts import RECOUNT
+    from jobdeck.store.migrations.versions.v0004_terminal_counts import RECOUNT, recount_hours
 
     conn = await asyncpg.connect(_dsn(url))
     try:
@@ -108,6 +108,7 @@ async def load(url: str, count: int, seed: int, now: datetime) -> None:
         await conn.execute("ALTER TABLE executions ENABLE TRIGGER USER")
         await conn.execute("DELETE FROM execution_counts")
         await conn.execute(RECOUNT)
+        await conn.execute(recount_hours("postgresql"))
         # As autovacuum does after a bulk insert (PostgreSQL ≥ 13): statistics, and the visibility map that lets
         # index-only scans skip the table.
         await conn.execute("VACUUM ANALYZE")

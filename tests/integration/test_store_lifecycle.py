@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, make_url
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from jobdeck.errors import ConfigError, StoreUnavailable
 from jobdeck.models import ExecutionQuery, ExecutionStatus
 from jobdeck.store import SqlStore, upgrade
-from jobdeck.store.migrations import VERSION_TABLE, upgrade_connection
+from jobdeck.store.migrations import VERSION_TABLE, alembic_config, upgrade_connection
 from jobdeck.store.schema import executions, metadata
 
 
@@ -98,8 +99,20 @@ async def test_migrations_build_exactly_the_declared_schema(blank_url: str) -> N
     try:
         async with engine.connect() as conn:
             assert await conn.run_sync(differences) == []
+        async with engine.begin() as conn:  # the newest revision undoes cleanly and applies again
+            await conn.run_sync(_downgrade, "0003")
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_connection, "head")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
 
 
 async def test_upgrading_a_database_with_executions_keeps_totals_exact(blank_url: str) -> None:

@@ -269,7 +269,7 @@ execution_counts = Table(
 Index("ix_execution_counts_status", execution_counts.c.status)
 
 # Finished executions per (hour started, status): the last 24 hours of /stats without a day's rows. Kept by
-# triggers on SQLite only (revision 0004 says why); hour = 'YYYY-MM-DD HH' of started_at in UTC.
+# triggers (revision 0004); hour = 'YYYY-MM-DD HH' of started_at in UTC.
 execution_hourly_counts = Table(
     "execution_hourly_counts",
     metadata,

@@ -90,18 +90,25 @@ METADATA_TTL = 1.0
 of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
-# The "+" on the edge's grouping key keeps SQLite from walking the whole status index to get the groups in order.
-_SQLITE_STATUS_COUNTS_SINCE = """
+_STATUS_COUNTS_SINCE = {
+    dialect: f"""
 SELECT status, sum(n) FROM (
-    SELECT +status AS status, count(*) AS n FROM executions
+    SELECT {edge_key} AS status, count(*) AS n FROM executions
     WHERE started_at >= :since AND started_at < :whole_hours_from GROUP BY 1
     UNION ALL
     SELECT status, n FROM execution_hourly_counts WHERE hour >= :first_hour
     UNION ALL
-    SELECT 'running', count(*) FROM executions INDEXED BY ix_executions_running
+    SELECT 'running', count(*) FROM executions {running_index}
     WHERE status = 'running' AND started_at >= :whole_hours_from
-) GROUP BY status
+) AS counts GROUP BY status
 """
+    # SQLite: the "+" keeps it from walking the whole status index to get the edge's groups in order, and without
+    # the hint it may prefer a range of ix_executions_started over the few running rows.
+    for dialect, edge_key, running_index in (
+        ("sqlite", "+status", "INDEXED BY ix_executions_running"),
+        ("postgresql", "status", ""),
+    )
+}
 _SQLITE_COUNT_RUNNING = (
     "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running WHERE status = 'running' GROUP BY job_id"
 )
@@ -453,30 +460,19 @@ class SqlStore(RuntimeStore):
         )
 
     async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
-        # Every status is present (0 when none), so callers can render the whole breakdown.
-        if self.dialect == "sqlite":
-            stmt: Executable = self._hourly_status_counts(since)
-        else:
-            stmt = (
-                select(executions.c.status, func.count())
-                .where(executions.c.started_at >= since)
-                .group_by(executions.c.status)
-            )
-        async with self._tx() as conn:
-            found = {status: int(n) for status, n in await conn.execute(stmt)}
-        return {status: found.get(status.value, 0) for status in ExecutionStatus}
-
-    @staticmethod
-    def _hourly_status_counts(since: datetime) -> Executable:
-        """SQLite: the rows of the partial hour after ``since`` counted, whole hours from execution_hourly_counts,
-        running rows (not in the counters) from their partial index."""
+        # Every status is present (0 when none), so callers can render the whole breakdown. The rows of the partial
+        # hour after `since` are counted, whole hours come from execution_hourly_counts, running rows (not in the
+        # counters) from their partial index.
         hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         whole_hours_from = hour if hour == since else hour + timedelta(hours=1)
-        return text(_SQLITE_STATUS_COUNTS_SINCE).bindparams(
+        stmt = text(_STATUS_COUNTS_SINCE[self.dialect]).bindparams(
             bindparam("since", since, type_=UtcDateTime()),
             bindparam("whole_hours_from", whole_hours_from, type_=UtcDateTime()),
             bindparam("first_hour", whole_hours_from.strftime("%Y-%m-%d %H")),
         )
+        async with self._tx() as conn:
+            found = {status: int(n) for status, n in await conn.execute(stmt)}
+        return {status: found.get(status.value, 0) for status in ExecutionStatus}
 
     async def last_executions(self) -> dict[str, Execution]:
         # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
@@ -514,9 +510,8 @@ class SqlStore(RuntimeStore):
             pruned += len(ids)
             if len(ids) < CHUNK:
                 break
-        if self.dialect == "sqlite":
-            async with self._tx(write=True) as conn:
-                await conn.execute(execution_hourly_counts.delete().where(execution_hourly_counts.c.n <= 0))
+        async with self._tx(write=True) as conn:  # the hours that no longer have executions
+            await conn.execute(execution_hourly_counts.delete().where(execution_hourly_counts.c.n <= 0))
         return pruned
 
     # -- execution logs ----------------------------------------------------------------------------------------

@@ -14,10 +14,9 @@ durations (the p50 / p95 of its execution-stats) are read from the index alone.
 
 ``ix_executions_started`` gains ``status`` so that PostgreSQL counts the last 24 hours by status from the index.
 
-``execution_hourly_counts`` keeps the same counts per (hour started, status) on SQLite, so the last 24 hours of
-``/stats`` are 24 counter rows plus the rows of one partial hour, whatever the table's size. PostgreSQL answers that
-window with an index-only count and is not given this table's hot rows: every close of every job in the cluster
-would update the same ``(current hour, status)`` row; the table exists there, empty, for schema parity.
+``execution_hourly_counts`` keeps the same counts per (hour started, status), so the last 24 hours of ``/stats`` are
+24 counter rows plus the rows of one partial hour, whatever the table's size. These rows are shared by every job: on
+PostgreSQL, replicas closing runs at the same moment take turns on them (row locks held until their commit).
 
 Revision ID: 0004
 Revises: 0003
@@ -64,12 +63,17 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         IF OLD.status <> 'running' THEN
             UPDATE execution_counts SET n = n - 1 WHERE job_id = OLD.job_id AND status = OLD.status;
+            UPDATE execution_hourly_counts SET n = n - 1
+            WHERE hour = to_char(OLD.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') AND status = OLD.status;
         END IF;
     END IF;
     IF TG_OP <> 'DELETE' THEN
         IF NEW.status <> 'running' THEN
             INSERT INTO execution_counts (job_id, status, n) VALUES (NEW.job_id, NEW.status, 1)
             ON CONFLICT (job_id, status) DO UPDATE SET n = execution_counts.n + 1;
+            INSERT INTO execution_hourly_counts (hour, status, n)
+            VALUES (to_char(NEW.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), NEW.status, 1)
+            ON CONFLICT (hour, status) DO UPDATE SET n = execution_hourly_counts.n + 1;
         END IF;
     END IF;
     RETURN NULL;
@@ -87,6 +91,21 @@ RECOUNT = (  # also used by the benchmark after a bulk load
     "INSERT INTO execution_counts (job_id, status, n) "
     "SELECT job_id, status, count(*) FROM executions WHERE status <> 'running' GROUP BY job_id, status"
 )
+COUNTER_TABLES = ("execution_counts", "execution_hourly_counts")
+_PG_COUNTER_STORAGE = "fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000"
+_PG_COUNTER_STORAGE_NAMES = "fillfactor, autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold"
+_HOUR = {
+    "sqlite": "substr(started_at, 1, 13)",
+    "postgresql": "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')",
+}
+
+
+def recount_hours(dialect: str) -> str:
+    """The statement that fills execution_hourly_counts from the executions there are (also used by the bench)."""
+    return (
+        f"INSERT INTO execution_hourly_counts (hour, status, n) SELECT {_HOUR[dialect]}, status, count(*) "
+        "FROM executions WHERE status <> 'running' GROUP BY 1, 2"
+    )
 
 
 def upgrade() -> None:
@@ -102,26 +121,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "status", name="pk_execution_hourly_counts"),
     )
     op.create_index("ix_execution_counts_status", "execution_counts", ["status"])
-    sqlite = op.get_bind().dialect.name == "sqlite"
+    dialect = op.get_bind().dialect.name
+    sqlite = dialect == "sqlite"
     if sqlite:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.execute("DELETE FROM execution_counts")
     op.execute(RECOUNT)
+    op.execute(recount_hours(dialect))
     if sqlite:
-        op.execute(
-            "INSERT INTO execution_hourly_counts (hour, status, n) SELECT substr(started_at, 1, 13), status, count(*) "
-            "FROM executions WHERE status != 'running' GROUP BY 1, 2"
-        )
         for name, body in SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {body}")
         return
     # Room on every page for in-place (HOT) updates, and a vacuum after every thousand dead versions rather than
     # after a fifth of the table: the counters are a few thousand rows updated on every close.
-    op.execute(
-        "ALTER TABLE execution_counts SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, "
-        "autovacuum_vacuum_threshold = 1000)"
-    )
+    for table in COUNTER_TABLES:
+        op.execute(f"ALTER TABLE {table} SET ({_PG_COUNTER_STORAGE})")
     op.execute(_PG_FUNCTION)
     for name, when in PG_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION jobdeck_count_executions()")
@@ -142,10 +157,7 @@ def downgrade() -> None:
         for name in PG_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON executions")
         op.execute("DROP FUNCTION IF EXISTS jobdeck_count_executions()")
-        op.execute(
-            "ALTER TABLE execution_counts RESET (fillfactor, autovacuum_vacuum_scale_factor, "
-            "autovacuum_vacuum_threshold)"
-        )
+        op.execute(f"ALTER TABLE execution_counts RESET ({_PG_COUNTER_STORAGE_NAMES})")
         return
     for name in SQLITE_TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
