@@ -8,10 +8,9 @@ Every update of an execution carries ``WHERE status = 'running'``: a terminal re
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -46,6 +45,14 @@ from jobdeck.models import (
 )
 from jobdeck.store import _rows
 from jobdeck.store._base import page_total
+from jobdeck.store._counts import (
+    SQLITE_COUNT_RUNNING,
+    counted_query,
+    counted_total,
+    percentile,
+    percentile_neighbours,
+    status_counts_since,
+)
 from jobdeck.store._runtime import RuntimeStore
 from jobdeck.store._writer import SharedRead, duration_between
 from jobdeck.store.base import Store
@@ -63,70 +70,16 @@ __all__ = ["SqlStore", "upgrade"]
 
 CHUNK = 1000
 """Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
-PERCENTILE_WINDOW = 1000
-# The newest PERCENTILE_WINDOW finished durations of a job (ix_executions_job_started covers them), sorted once,
-# and of them the value at floor((n - 1) * pct / 100) and the next one, for pct 50 and 95, as (pct, n, value).
-# A materialized CTE is read back in the order it was written on both databases (the contract tests check the
-# percentiles on each); integer division floors the same way on both.
-_PERCENTILE_NEIGHBOURS = f"""
-WITH sorted AS MATERIALIZED (
-    SELECT duration FROM (
-        SELECT duration FROM executions
-        WHERE job_id = :job_id AND status IN {FINISHED_STATUSES!r} AND duration IS NOT NULL
-        ORDER BY started_at DESC, id DESC LIMIT :window
-    ) AS recent ORDER BY duration
-), last_rank AS (SELECT count(*) - 1 AS m FROM sorted)
-SELECT * FROM (
-    SELECT 50, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 50 / 100 FROM last_rank)
-) AS p50
-UNION ALL
-SELECT * FROM (
-    SELECT 95, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 95 / 100 FROM last_rank)
-) AS p95
-"""
 _MAX_SHARED_USER_READS = 1000
 METADATA_TTL = 1.0
 """Seconds a job-metadata read is reused. Writes through this store drop it at once; the bound covers writes
 of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
-_STATUS_COUNTS_SINCE = {
-    dialect: f"""
-SELECT status, sum(n) FROM (
-    SELECT {edge_key} AS status, count(*) AS n FROM executions
-    WHERE started_at >= :since AND started_at < :whole_hours_from GROUP BY 1
-    UNION ALL
-    SELECT status, n FROM execution_hourly_counts WHERE hour >= :first_hour
-    UNION ALL
-    SELECT 'running', count(*) FROM executions {running_index}
-    WHERE status = 'running' AND started_at >= :whole_hours_from
-) AS counts GROUP BY status
-"""
-    # SQLite: the "+" keeps it from walking the whole status index to get the edge's groups in order, and without
-    # the hint it may prefer a range of ix_executions_started over the few running rows.
-    for dialect, edge_key, running_index in (
-        ("sqlite", "+status", "INDEXED BY ix_executions_running"),
-        ("postgresql", "status", ""),
-    )
-}
-_SQLITE_COUNT_RUNNING = (
-    "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running WHERE status = 'running' GROUP BY job_id"
-)
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-
-
-def _percentile(near: Sequence[tuple[int, int, float]], pct: int) -> float | None:
-    """The ``pct`` percentile from the ``(pct, count, value)`` rows of _PERCENTILE_NEIGHBOURS, interpolated linearly
-    between the closest ranks (as PostgreSQL's percentile_cont and numpy's default); None without durations."""
-    values = [value for of, _, value in near if of == pct]
-    if not values:
-        return None
-    position = (near[0][1] - 1) * pct / 100
-    fraction = position - math.floor(position)
-    return values[0] + (values[-1] - values[0]) * fraction
 
 
 class SqlStore(RuntimeStore):
@@ -178,9 +131,9 @@ class SqlStore(RuntimeStore):
             conditions.append(executions.c.started_at >= query.since)
         if query.until is not None:
             conditions.append(executions.c.started_at < query.until)
-        counted = self._counted(query)
+        counted = counted_query(query)
         # A counted total rides along as a column of the page, so the page and its total are one round trip.
-        columns = [executions, self._counted_total(query).label("_total")] if counted else [executions]
+        columns = [executions, counted_total(query).label("_total")] if counted else [executions]
         page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit)
         if query.offset:
             # A deep page: find its ids in the filter's index first, then read only those rows (PostgreSQL would
@@ -201,36 +154,12 @@ class SqlStore(RuntimeStore):
                 total = int(rows[0]._mapping["_total"])
             if total is None:
                 count = (
-                    select(self._counted_total(query))
+                    select(counted_total(query))
                     if counted
                     else select(func.count()).select_from(executions).where(*conditions)
                 )
                 total = int((await conn.execute(count)).scalar_one())
         return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
-
-    @staticmethod
-    def _counted(query: ExecutionQuery) -> bool:
-        """Whether execution_counts (with the running rows) answers the query's total: only job / status filters."""
-        return query.is_manual is None and query.since is None and query.until is None
-
-    @staticmethod
-    def _counted_total(query: ExecutionQuery) -> ColumnElement[int]:
-        """The total of a counted query: finished rows from their counters, running rows (not counted there) from
-        their partial index."""
-        parts: list[ColumnElement[int]] = []
-        if query.status is not ExecutionStatus.RUNNING:
-            finished = select(func.coalesce(func.sum(execution_counts.c.n), 0))
-            if query.job_id is not None:
-                finished = finished.where(execution_counts.c.job_id == query.job_id)
-            if query.status is not None:
-                finished = finished.where(execution_counts.c.status == query.status.value)
-            parts.append(finished.scalar_subquery())
-        if query.status is None or query.status is ExecutionStatus.RUNNING:
-            running = select(func.count()).select_from(executions).where(IS_RUNNING)
-            if query.job_id is not None:
-                running = running.where(executions.c.job_id == query.job_id)
-            parts.append(running.correlate(None).scalar_subquery())
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
     async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
         stmt = select(executions).where(IS_RUNNING)
@@ -295,7 +224,7 @@ class SqlStore(RuntimeStore):
         # (SQLAlchemy renders no table hints for SQLite, hence the text.)
         stmt: Executable = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
         if self.dialect == "sqlite":
-            stmt = text(_SQLITE_COUNT_RUNNING)
+            stmt = text(SQLITE_COUNT_RUNNING)
         async with self._tx() as conn:
             return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
 
@@ -443,7 +372,7 @@ class SqlStore(RuntimeStore):
         # The average covers every finished run; p50 / p95 come from the durations of the newest
         # PERCENTILE_WINDOW finished runs, sorted by the database, which sends only the two values around each.
         avg_stmt = select(func.avg(c.duration)).where(finished)
-        ranks_stmt = text(_PERCENTILE_NEIGHBOURS).bindparams(job_id=job_id, window=PERCENTILE_WINDOW)
+        ranks_stmt = percentile_neighbours(job_id)
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
         async with self._tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
@@ -454,8 +383,8 @@ class SqlStore(RuntimeStore):
             total=sum(counts.values()),
             **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
             avg_execution_time=None if average is None else float(average),
-            p50_execution_time=_percentile(near, 50),
-            p95_execution_time=_percentile(near, 95),
+            p50_execution_time=percentile(near, 50),
+            p95_execution_time=percentile(near, 95),
             last_execution=None if last is None else _rows.to_execution(last),
         )
 
@@ -463,13 +392,7 @@ class SqlStore(RuntimeStore):
         # Every status is present (0 when none), so callers can render the whole breakdown. The rows of the partial
         # hour after `since` are counted, whole hours come from execution_hourly_counts, running rows (not in the
         # counters) from their partial index.
-        hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        whole_hours_from = hour if hour == since else hour + timedelta(hours=1)
-        stmt = text(_STATUS_COUNTS_SINCE[self.dialect]).bindparams(
-            bindparam("since", since, type_=UtcDateTime()),
-            bindparam("whole_hours_from", whole_hours_from, type_=UtcDateTime()),
-            bindparam("first_hour", whole_hours_from.strftime("%Y-%m-%d %H")),
-        )
+        stmt = status_counts_since(self.dialect, since)
         async with self._tx() as conn:
             found = {status: int(n) for status, n in await conn.execute(stmt)}
         return {status: found.get(status.value, 0) for status in ExecutionStatus}

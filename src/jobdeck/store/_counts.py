@@ -1,0 +1,123 @@
+"""The counters of revision 0004 and the statements that read them: list totals, the status counts of a time
+window, a job's duration percentiles, the running counts. Some are SQL text, where a dialect needs it spelled out
+(SQLite index hints, materialized CTEs)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from jobdeck.models import ExecutionQuery, ExecutionStatus
+from jobdeck.store.schema import FINISHED_STATUSES, IS_RUNNING, UtcDateTime, execution_counts, executions
+
+__all__ = [
+    "PERCENTILE_WINDOW",
+    "SQLITE_COUNT_RUNNING",
+    "counted_query",
+    "counted_total",
+    "percentile",
+    "percentile_neighbours",
+    "status_counts_since",
+]
+
+PERCENTILE_WINDOW = 1000
+# The newest PERCENTILE_WINDOW finished durations of a job (ix_executions_job_started covers them), sorted once,
+# and of them the value at floor((n - 1) * pct / 100) and the next one, for pct 50 and 95, as (pct, n, value).
+# A materialized CTE is read back in the order it was written on both databases (the contract tests check the
+# percentiles on each); integer division floors the same way on both.
+_PERCENTILE_NEIGHBOURS = f"""
+WITH sorted AS MATERIALIZED (
+    SELECT duration FROM (
+        SELECT duration FROM executions
+        WHERE job_id = :job_id AND status IN {FINISHED_STATUSES!r} AND duration IS NOT NULL
+        ORDER BY started_at DESC, id DESC LIMIT :window
+    ) AS recent ORDER BY duration
+), last_rank AS (SELECT count(*) - 1 AS m FROM sorted)
+SELECT * FROM (
+    SELECT 50, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 50 / 100 FROM last_rank)
+) AS p50
+UNION ALL
+SELECT * FROM (
+    SELECT 95, (SELECT m FROM last_rank) + 1, duration FROM sorted LIMIT 2 OFFSET (SELECT m * 95 / 100 FROM last_rank)
+) AS p95
+"""
+
+_STATUS_COUNTS_SINCE = {
+    dialect: f"""
+SELECT status, sum(n) FROM (
+    SELECT {edge_key} AS status, count(*) AS n FROM executions
+    WHERE started_at >= :since AND started_at < :whole_hours_from GROUP BY 1
+    UNION ALL
+    SELECT status, n FROM execution_hourly_counts WHERE hour >= :first_hour
+    UNION ALL
+    SELECT 'running', count(*) FROM executions {running_index}
+    WHERE status = 'running' AND started_at >= :whole_hours_from
+) AS counts GROUP BY status
+"""
+    # SQLite: the "+" keeps it from walking the whole status index to get the edge's groups in order, and without
+    # the hint it may prefer a range of ix_executions_started over the few running rows.
+    for dialect, edge_key, running_index in (
+        ("sqlite", "+status", "INDEXED BY ix_executions_running"),
+        ("postgresql", "status", ""),
+    )
+}
+
+SQLITE_COUNT_RUNNING = (
+    "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running WHERE status = 'running' GROUP BY job_id"
+)
+
+
+def counted_query(query: ExecutionQuery) -> bool:
+    """Whether execution_counts (with the running rows) answers the query's total: only job / status filters."""
+    return query.is_manual is None and query.since is None and query.until is None
+
+
+def counted_total(query: ExecutionQuery) -> ColumnElement[int]:
+    """The total of a counted query: finished rows from their counters, running rows (not counted there) from
+    their partial index."""
+    parts: list[ColumnElement[int]] = []
+    if query.status is not ExecutionStatus.RUNNING:
+        finished = select(func.coalesce(func.sum(execution_counts.c.n), 0))
+        if query.job_id is not None:
+            finished = finished.where(execution_counts.c.job_id == query.job_id)
+        if query.status is not None:
+            finished = finished.where(execution_counts.c.status == query.status.value)
+        parts.append(finished.scalar_subquery())
+    if query.status is None or query.status is ExecutionStatus.RUNNING:
+        running = select(func.count()).select_from(executions).where(IS_RUNNING)
+        if query.job_id is not None:
+            running = running.where(executions.c.job_id == query.job_id)
+        parts.append(running.correlate(None).scalar_subquery())
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+def percentile_neighbours(job_id: str) -> TextClause:
+    """``(pct, n, value)`` rows around the 50th and 95th percentiles of the job's newest finished durations."""
+    return text(_PERCENTILE_NEIGHBOURS).bindparams(job_id=job_id, window=PERCENTILE_WINDOW)
+
+
+def percentile(near: Sequence[tuple[int, int, float]], pct: int) -> float | None:
+    """The ``pct`` percentile from the ``(pct, count, value)`` rows of _PERCENTILE_NEIGHBOURS, interpolated linearly
+    between the closest ranks (as PostgreSQL's percentile_cont and numpy's default); None without durations."""
+    values = [value for of, _, value in near if of == pct]
+    if not values:
+        return None
+    position = (near[0][1] - 1) * pct / 100
+    fraction = position - math.floor(position)
+    return values[0] + (values[-1] - values[0]) * fraction
+
+
+def status_counts_since(dialect: str, since: datetime) -> TextClause:
+    """``(status, n)`` of the executions started at or after ``since``: the rows of the partial hour after it are
+    counted, whole hours come from execution_hourly_counts, running rows (not in the counters) from their index."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    whole_hours_from = hour if hour == since else hour + timedelta(hours=1)
+    return text(_STATUS_COUNTS_SINCE[dialect]).bindparams(
+        bindparam("since", since, type_=UtcDateTime()),
+        bindparam("whole_hours_from", whole_hours_from, type_=UtcDateTime()),
+        bindparam("first_hour", whole_hours_from.strftime("%Y-%m-%d %H")),
+    )
