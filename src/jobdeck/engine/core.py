@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from jobdeck.clock import Clock
 from jobdeck.engine.catchup import plan_catch_up
-from jobdeck.engine.kinds import invoker_for
+from jobdeck.engine.kinds import JobInvoker, invoker_for
 from jobdeck.engine.logs import RunLogHandler
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.overlap import OverlapGate
@@ -62,6 +62,7 @@ class Engine:
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
         self._entries: dict[str, Entry] = {}
+        self._invokers: dict[int, tuple[object, JobInvoker]] = {}
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -135,7 +136,7 @@ class Engine:
         if state is not None and state.schedule_override:
             override = parse_schedule(state.schedule_override, timezone=spec.timezone)
         paused = state.paused if state is not None and state.paused is not None else spec.paused
-        entry = Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
+        entry = Entry(spec=spec, invoker=invoker_for(spec, self._invokers), override=override, paused=paused)
         if state is not None:
             entry.paused_until = state.paused_until if paused else None
             marks = [t for t in (state.last_fire_time, state.updated_at) if t is not None]
