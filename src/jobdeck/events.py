@@ -89,6 +89,8 @@ class EventBus:
 
     def emit(self, kind: str, action: str, **fields: Any) -> None:
         """Publish an event stamped with the current time."""
+        if not self._subscribers:
+            return  # nobody listens: not even the event is built (every run start and finish comes here)
         self.publish(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
 
     @contextlib.contextmanager
@@ -125,6 +127,20 @@ class PublishingStore:
                 status=execution.status.value,
             )
         return written
+
+    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
+        results = await self._inner.insert_executions(executions)
+        for execution, written in zip(executions, results, strict=True):
+            if written is True:
+                action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
+                self._bus.emit(
+                    "execution",
+                    action,
+                    job_id=execution.job_id,
+                    execution_ids=(execution.id,),
+                    status=execution.status.value,
+                )
+        return results
 
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         await self._inner.write_progress(updates)

@@ -82,6 +82,7 @@ class Engine:
         self._threads: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._fires: set[asyncio.Task[None]] = set()
+        self._due: list[tuple[str, datetime]] = []
         self._jittering: set[asyncio.Task[None]] = set()
         self._state: EngineState = "stopped"
         self._log = logging.getLogger(__name__)
@@ -325,7 +326,16 @@ class Engine:
     # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
 
     def _on_fire(self, job_id: str, fire_time: datetime) -> None:
-        self._spawn(self._fire(job_id, fire_time), name=f"jobdeck-fire:{job_id}")
+        # The timer hands over every fire due at one instant in one pass: they are dealt with together, in one task
+        # after that pass (one fire-mark write, one running count and one claim write for all of them).
+        self._due.append((job_id, fire_time))
+        if len(self._due) == 1:
+            asyncio.get_running_loop().call_soon(self._dispatch_due)
+
+    def _dispatch_due(self) -> None:
+        due, self._due = self._due, []
+        if due:
+            self._spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
 
     def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
         self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
@@ -342,12 +352,63 @@ class Engine:
             # The fire is lost (typically the store is down); there is no record to write it to.
             self._log.error("jobdeck: %s failed", task.get_name(), exc_info=error)
 
-    async def _fire(self, job_id: str, fire_time: datetime) -> None:
+    async def _fire_many(self, due: list[tuple[str, datetime]]) -> None:
+        fires = [(entry, fire_time) for job_id, fire_time in due if (entry := self._entries.get(job_id)) is not None]
+        if not fires:
+            return
+        await self._store.record_fires([(entry.spec.id, fire_time) for entry, fire_time in fires])
+        if not self.running:
+            return
+        together: list[tuple[JobSpec, datetime]] = []
+        invokers: dict[str, JobInvoker] = {}
+        for entry, fire_time in fires:
+            spec = entry.spec
+            if spec.jitter or spec.id in invokers or not self._gate.idle(spec.id):
+                # Alone, as before batching: a jittered start, a second fire of one job (it waits for the first's
+                # admission), or a job with a fire already being admitted or waiting.
+                self._fire_alone((spec, fire_time))
+            else:
+                invokers[spec.id] = entry.invoker
+                together.append((spec, fire_time))
+        if together:
+            await self._gate.fire_many(
+                together,
+                start_many=lambda admitted: self._start_many(admitted, invokers),
+                one_by_one=self._fire_alone,
+            )
+
+    def _fire_alone(self, fire: tuple[JobSpec, datetime]) -> None:
+        spec, fire_time = fire
+        self._spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
+
+    async def _start_many(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
+        if not self.running:
+            return
+        now = self._clock.now()
+        launches = [
+            (
+                spec,
+                invokers[spec.id],
+                self._new_execution(
+                    spec,
+                    now,
+                    status=ExecutionStatus.RUNNING,
+                    scheduled_time=fire_time,
+                    trigger=TriggerKind.SCHEDULE,
+                    kwargs=spec.kwargs,
+                ),
+            )
+            for spec, fire_time in fires
+        ]
+        await self._runner.launch_many(launches)
+
+    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
         spec = entry.spec
-        await self._store.record_fire(job_id, fire_time)
+        if not marked:
+            await self._store.record_fire(job_id, fire_time)
         if spec.jitter:
             # Jitter delays the start, not the fire: scheduled_time stays the fire time, so replicas still claim
             # the same key and `delay` shows the jitter.

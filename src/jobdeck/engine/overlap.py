@@ -31,6 +31,8 @@ __all__ = ["OverlapGate"]
 
 Start = Callable[[], Coroutine[Any, Any, None]]
 Skip = Callable[[str], Coroutine[Any, Any, None]]
+Fire = tuple[JobSpec, datetime]
+StartMany = Callable[[list[Fire]], Coroutine[Any, Any, None]]
 
 _POLL = 0.5
 """How often a waiting fire re-counts running executions (runs on other replicas end without telling us)."""
@@ -71,6 +73,39 @@ class OverlapGate:
         event = self._ended.get(job_id)
         if event is not None:
             event.set()
+
+    def idle(self, job_id: str) -> bool:
+        """Whether no fire of the job is being admitted or waiting in this process (:meth:`fire_many` takes only
+        such fires)."""
+        lock = self._locks.get(job_id)
+        return (lock is None or not lock.locked()) and job_id not in self._queued and job_id not in self._replacing
+
+    async def fire_many(self, fires: list[Fire], *, start_many: StartMany, one_by_one: Callable[[Fire], None]) -> None:
+        """Decide about fires of distinct, :meth:`idle` jobs at once (a burst of fires due at one instant): under
+        all their admission locks, one running count, then ``await start_many(admitted)`` for those below their
+        limit. The others — they would be skipped, queued or replace a run — go to ``one_by_one`` (which passes
+        them to :meth:`fire`), after the locks are released."""
+        locks = []
+        for spec, _ in fires:
+            lock = self._locks.setdefault(spec.id, asyncio.Lock())
+            assert not lock.locked(), "fire_many takes idle jobs only"
+            await lock.acquire()  # free: returns without yielding to the loop
+            locks.append(lock)
+        over: list[Fire] = []
+        try:
+            counts = await self._store.count_running()
+            admitted: list[Fire] = []
+            for fire in fires:
+                spec = fire[0]
+                limit = spec.max_instances if spec.overlap_policy is OverlapPolicy.ALLOW else 1
+                (admitted if counts.get(spec.id, 0) < limit else over).append(fire)
+            if admitted:
+                await start_many(admitted)
+        finally:
+            for lock in locks:
+                lock.release()
+        for fire in over:
+            one_by_one(fire)
 
     async def fire(self, spec: JobSpec, fire_time: datetime, *, start: Start, skip: Skip) -> None:
         """Decide about one fire: ``await start()`` (under the job's admission lock, so the count and the claim

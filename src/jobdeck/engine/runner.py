@@ -138,6 +138,32 @@ class Runner:
         self._start(spec, invoker, execution, self._threads)
         return True
 
+    async def launch_many(self, launches: list[tuple[JobSpec, JobInvoker, Execution]]) -> None:
+        """:meth:`launch` for several runs, claimed together. A run whose claim could not be written is logged
+        and dropped (its fire is lost, as a single launch's would be); the others start."""
+        results = await self._store.insert_executions([execution for _, _, execution in launches])
+        for (spec, invoker, execution), written in zip(launches, results, strict=True):
+            if isinstance(written, Exception):
+                self._log.error(
+                    "jobdeck: could not claim the fire %s of job %s; it is lost",
+                    execution.scheduled_time.isoformat(),
+                    execution.job_id,
+                    exc_info=written,
+                )
+            elif written and (not self._accepting or self._threads is None):
+                try:
+                    await self._store.close_execution(
+                        execution.id,
+                        status=ExecutionStatus.CANCELLED,
+                        finished_at=self._clock.now(),
+                        error_message="jobdeck was shutting down; the run did not start",
+                    )
+                except Exception:
+                    self._log.exception("jobdeck: could not close %s; leaving it to the sweep", execution.id)
+            elif written:
+                assert self._threads is not None
+                self._start(spec, invoker, execution, self._threads)
+
     def _start(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
         ctx = JobContext(
             execution_id=execution.id,

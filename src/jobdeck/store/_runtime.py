@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,10 @@ class RuntimeStore(JobsStore):
         await self._writes.merge(
             "record_fire", self._fire_mark, {"job_id": job_id, "last_fire_time": fire_time}, key=job_id
         )
+
+    async def record_fires(self, fires: Sequence[tuple[str, datetime]]) -> None:
+        marks = [(job_id, {"job_id": job_id, "last_fire_time": fire_time}) for job_id, fire_time in fires]
+        await self._writes.merge_many("record_fire", self._fire_mark, marks)
 
     @functools.cached_property
     def _fire_mark(self) -> Any:

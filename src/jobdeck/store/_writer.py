@@ -90,6 +90,12 @@ class GroupCommit:
         """Insert an executions row unless its claim key is taken; True when written."""
         return bool(await self._submit(_Write("insert", self._new_future(), values=values, key=values["id"])))
 
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> list[bool | Exception]:
+        """:meth:`insert` for several rows, queued together: for each, True / False, or the exception of its write."""
+        writes = [_Write("insert", self._new_future(), values=values, key=values["id"]) for values in rows]
+        await self._submit_many(writes)
+        return [_outcome(write.future) for write in writes]
+
     async def close(self, execution_id: str, values: dict[str, Any]) -> bool:
         """Set ``values`` (must include ``finished_at``; ``duration`` is computed) on a running execution; False,
         changing nothing, when it is not running or does not exist."""
@@ -103,6 +109,16 @@ class GroupCommit:
         order."""
         write = _Write("merge", self._new_future(), values=params, key=key, statement=statement, group=group)
         await self._submit(write)
+
+    async def merge_many(self, group: str, statement: Any, params: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`merge` for several ``(key, params)``, queued together; raises the first failure, if any."""
+        writes = [
+            _Write("merge", self._new_future(), values=values, key=key, statement=statement, group=group)
+            for key, values in params
+        ]
+        await self._submit_many(writes)
+        for write in writes:
+            write.future.result()
 
     async def run(self, work: Work) -> Any:
         """Run ``work(conn)`` inside the next batch's transaction; its result once committed."""
@@ -123,6 +139,27 @@ class GroupCommit:
         if self._task is None:
             self._task = loop.create_task(self._pump(), name="jobdeck-store-writer")
         return await write.future
+
+    async def _submit_many(self, writes: Sequence[_Write]) -> None:
+        """Queue ``writes`` in one step (one wake-up of the writer for all) and wait until each is answered."""
+        if not writes:
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed() or (self._task is not None and self._task.done()):
+            self._loop, self._task, self._wakeup = loop, None, asyncio.Event()
+        if loop is not self._loop:
+            for write in writes:
+                try:
+                    write.future.set_result(await self._alone(write))
+                except Exception as exc:
+                    _fail(write, exc)
+            return
+        assert self._wakeup is not None
+        self._queue.extend(writes)
+        self._wakeup.set()
+        if self._task is None:
+            self._task = loop.create_task(self._pump(), name="jobdeck-store-writer")
+        await asyncio.wait([write.future for write in writes])
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
@@ -325,6 +362,15 @@ def _fail(write: _Write, exc: BaseException) -> None:
     if not write.future.done():
         write.future.set_exception(exc)
         write.future.exception()
+
+
+def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
+    error = future.exception()
+    if error is None:
+        return bool(future.result())
+    if isinstance(error, Exception):
+        return error
+    raise error
 
 
 def _claim_key(write: _Write) -> tuple[str, str, int]:

@@ -55,6 +55,12 @@ class Store(Protocol):
         """
         ...
 
+    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
+        """:meth:`insert_execution` for several records at once (committed together where the store can), each
+        claimed on its own: for each record, in order, True when written, False when its claim key was taken, or
+        the exception that kept it from being written (the others are not affected by it)."""
+        ...
+
     async def get_execution(self, execution_id: str) -> Execution:
         """The execution with this id.
 
@@ -189,6 +195,10 @@ class Store(Protocol):
     async def record_fire(self, job_id: str, fire_time: datetime) -> None:
         """Remember ``fire_time`` as the job's ``last_fire_time`` unless a later one is stored already (creating
         the state row when needed; ``updated_at`` / ``updated_by`` are left alone)."""
+
+    async def record_fires(self, fires: Sequence[tuple[str, datetime]]) -> None:
+        """:meth:`record_fire` for several ``(job_id, fire_time)`` at once (committed together where the store
+        can)."""
 
     async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
         """Persist (or, with None, remove) the operator's schedule override of a job."""

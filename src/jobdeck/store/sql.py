@@ -108,6 +108,10 @@ class SqlStore(RuntimeStore):
         # with the other claims and closes in flight; answered once durable.
         return await self._writes.insert(_rows.execution_values(execution))
 
+    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
+        # Queued in one step: a burst of fires claims in one batch (or a few), not in one wake-up each.
+        return await self._writes.insert_many([_rows.execution_values(e) for e in executions])
+
     async def get_execution(self, execution_id: str) -> Execution:
         async with self._tx() as conn:
             row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).mappings().first()
