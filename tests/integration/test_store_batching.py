@@ -19,6 +19,25 @@ async def test_concurrent_claims_of_one_fire_have_exactly_one_winner(store: SqlS
     assert [e.id for e in page.items] == [runs[claimed.index(True)].id]
 
 
+async def test_claims_inserted_together_answer_each_on_its_own_in_order(store: SqlStore) -> None:
+    taken = make_run("sync", start=0, scheduled=0)
+    assert await store.insert_execution(taken)
+    runs = [make_run(f"job{i}", start=1 + i / 1000, scheduled=1) for i in range(5)]
+    again = make_run("sync", start=2, scheduled=0)  # the fire `taken` already claimed
+    twice = make_run("job0", start=3, scheduled=1)  # the same fire as runs[0], later in the same call
+    results = await store.insert_executions([*runs, again, twice])
+    assert results == [True] * 5 + [False, False]
+    page = await store.list_executions(ExecutionQuery(limit=50))
+    assert sorted(e.id for e in page.items) == sorted([taken.id, *(r.id for r in runs)])
+
+
+async def test_fire_marks_recorded_together_keep_the_latest_of_each_job(store: SqlStore) -> None:
+    await store.record_fire("a", at(90))
+    await store.record_fires([("a", at(60)), ("b", at(30)), ("b", at(45)), ("c", at(10))])
+    states = await store.job_states()
+    assert {job_id: states[job_id].last_fire_time for job_id in "abc"} == {"a": at(90), "b": at(45), "c": at(10)}
+
+
 async def test_a_close_queued_right_behind_its_claim_finds_the_record(store: SqlStore) -> None:
     run = make_run("sync", start=1)
     claimed, closed, again = await asyncio.gather(
