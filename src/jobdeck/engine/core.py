@@ -356,7 +356,16 @@ class Engine:
         fires = [(entry, fire_time) for job_id, fire_time in due if (entry := self._entries.get(job_id)) is not None]
         if not fires:
             return
-        await self._store.record_fires([(entry.spec.id, fire_time) for entry, fire_time in fires])
+        # The fire marks go to the store while the fires are admitted: queued before the claims, they are committed
+        # with them or earlier (writes apply in submission order), and a burst waits for one commit, not two.
+        marks = asyncio.ensure_future(self._store.record_fires([(entry.spec.id, t) for entry, t in fires]))
+        try:
+            await self._admit_many(fires)
+        finally:
+            await marks
+
+    async def _admit_many(self, fires: list[tuple[Entry, datetime]]) -> None:
+        await asyncio.sleep(0)  # the marks' task queues them first
         if not self.running:
             return
         together: list[tuple[JobSpec, datetime]] = []

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
+from jobdeck.store._raw import RawSqlite
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
 __all__ = ["GroupCommit", "SharedRead", "duration_between"]
@@ -82,6 +83,7 @@ class GroupCommit:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._raw = RawSqlite() if dialect == "sqlite" else None
         self._log = logging.getLogger(__name__)
 
     # -- submitting ------------------------------------------------------------------------------------------
@@ -249,8 +251,12 @@ class GroupCommit:
                 if depth == len(layers):
                     layers.append([])
                 layers[depth].append(write.values)
+            statement = writes[0].statement
             for layer in layers:
-                await conn.execute(writes[0].statement, layer)
+                if self._raw is not None:
+                    await self._raw.executemany(conn, ("merge", writes[0].group), statement, layer)
+                else:
+                    await conn.execute(statement, layer)
 
     async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
         results: list[Any] = []
@@ -281,6 +287,9 @@ class GroupCommit:
         # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
         # replicas inserting the same fires then take the unique index's locks in the same order.
         for chunk in _chunks(sorted(run, key=_claim_key)):
+            if self._raw is not None:
+                written.update(await self._raw.insert_executions(conn, [w.values for w in chunk]))
+                continue
             for params in _same_keys(chunk):
                 written.update((await conn.execute(stmt, params)).scalars())
         return [w.key in written for w in run]
@@ -307,11 +316,17 @@ class GroupCommit:
                 {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
             )
         for keys, params in groups.items():
-            values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
-            values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
-            stmt = update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
-            await conn.execute(stmt, params)
+            if self._raw is not None:
+                await self._raw.executemany(conn, ("close", keys), self._close_statement(keys), params)
+            else:
+                await conn.execute(self._close_statement(keys), params)
         return results
+
+    def _close_statement(self, keys: tuple[str, ...]) -> Any:
+        c = executions.c
+        values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
+        values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
+        return update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
 
 
 class SharedRead:
