@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobdeck.clock import Clock
-from jobdeck.models import Execution, ExecutionStatus, JobMetadata, LogLine, ProgressUpdate
+from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobMetadata, LogLine, ProgressUpdate
 
 if TYPE_CHECKING:
     from jobdeck.store.base import Store
@@ -157,6 +157,13 @@ class PublishingStore:
         if closed:
             self._bus.emit("execution", "finished", execution_ids=(execution_id,), status=status.value)
         return closed
+
+    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
+        results = await self._inner.close_executions(closes)
+        for close, closed in zip(closes, results, strict=True):
+            if closed is True:
+                self._bus.emit("execution", "finished", execution_ids=(close.execution_id,), status=close.status.value)
+        return results
 
     async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
         closed = await self._inner.fail_executions(execution_ids, finished_at=finished_at, message=message)

@@ -7,7 +7,7 @@ from collections import Counter
 
 from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, at, make_run
 
-from jobdeck.models import ExecutionQuery, TriggerKind
+from jobdeck.models import ExecutionClose, ExecutionQuery, TriggerKind
 from jobdeck.store import SqlStore
 
 
@@ -91,3 +91,23 @@ async def test_totals_follow_every_insert_status_change_and_delete(store: SqlSto
     stats = await store.execution_stats("job1")
     assert stats.total == sum(n for (j, _), n in expected.items() if j == "job1")
     assert stats.running == expected[("job1", "running")]
+
+
+async def test_closes_written_together_answer_each_on_its_own(store: SqlStore) -> None:
+    runs = [make_run(f"job{i}", start=i) for i in range(3)]
+    assert await store.insert_executions(runs) == [True, True, True]
+    already = runs[2]
+    assert await store.close_execution(already.id, status=FAILED, finished_at=at(10))
+    results = await store.close_executions(
+        [
+            ExecutionClose(execution_id=runs[0].id, status=SUCCESS, finished_at=at(1.5), return_value='"ok"'),
+            ExecutionClose(execution_id=runs[1].id, status=CANCELLED, finished_at=at(4), error_message="stop"),
+            ExecutionClose(execution_id=already.id, status=SUCCESS, finished_at=at(11)),
+            ExecutionClose(execution_id="no-such-id", status=SUCCESS, finished_at=at(11)),
+        ]
+    )
+    assert results == [True, True, False, False]
+    first, second, third = [await store.get_execution(run.id) for run in runs]
+    assert (first.status, first.return_value, first.execution_time) == (SUCCESS, '"ok"', 1.5)
+    assert (second.status, second.error_message, second.execution_time) == (CANCELLED, "stop", 3.0)
+    assert (third.status, third.execution_time) == (FAILED, 8.0)  # a terminal record never changes again

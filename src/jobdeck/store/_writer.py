@@ -103,6 +103,15 @@ class GroupCommit:
         changing nothing, when it is not running or does not exist."""
         return bool(await self._submit(_Write("close", self._new_future(), values=values, key=execution_id)))
 
+    async def close_many(self, closes: Sequence[tuple[str, dict[str, Any]]]) -> list[bool | Exception]:
+        """:meth:`close` for several ``(execution_id, values)``, queued together: for each, True / False, or the
+        exception of its write."""
+        writes = [
+            _Write("close", self._new_future(), values=values, key=execution_id) for execution_id, values in closes
+        ]
+        await self._submit_many(writes)
+        return [_outcome(write.future) for write in writes]
+
     async def merge(self, group: str, statement: Any, params: dict[str, Any], *, key: str) -> None:
         """Execute ``statement`` with ``params`` in the next batch, together with the other merges of the same
         ``group`` (one executemany of the group's first statement: same SQL, other parameters). For writes whose

@@ -15,6 +15,7 @@ from jobdeck.models import (
     AuditEntry,
     AuditQuery,
     Execution,
+    ExecutionClose,
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
@@ -119,6 +120,12 @@ class Store(Protocol):
         Returns False, and changes nothing, when the execution is not running any more (a terminal record
         never changes again) or does not exist.
         """
+        ...
+
+    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
+        """:meth:`close_execution` for several records at once (committed together where the store can): for each,
+        in order, whether it was closed, or the exception that kept it from being closed (the others are not
+        affected by it)."""
         ...
 
     async def pending_retries(self) -> list[Execution]:

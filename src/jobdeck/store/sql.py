@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStillRunning
 from jobdeck.models import (
     Execution,
+    ExecutionClose,
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
@@ -307,6 +308,27 @@ class SqlStore(RuntimeStore):
         }
         # Group-committed; the writer computes ``duration`` and touches only a record still running.
         return await self._writes.close(execution_id, values)
+
+    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
+        if any(not close.status.is_terminal for close in closes):
+            raise ValueError("close_executions needs terminal statuses")
+        return await self._writes.close_many(
+            [
+                (
+                    close.execution_id,
+                    {
+                        "status": close.status.value,
+                        "finished_at": close.finished_at,
+                        "updated_at": close.finished_at,
+                        "return_value": close.return_value,
+                        "error_message": close.error_message,
+                        "traceback": close.traceback,
+                        "retry_at": close.retry_at,
+                    },
+                )
+                for close in closes
+            ]
+        )
 
     async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
         closed = 0
