@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,6 +20,8 @@ from jobdeck.store import _engine
 from jobdeck.store._writer import GroupCommit
 
 __all__ = ["SqlBase", "page_total"]
+
+T = TypeVar("T")
 
 
 def page_total(offset: int, limit: int, found: int) -> int | None:
@@ -34,7 +39,9 @@ class SqlBase:
         self._migrated = False
         self._closed = False
         self._open_lock = asyncio.Lock()
-        self._writes = GroupCommit(self._tx, self._dialect)
+        self._writes = GroupCommit(
+            self._tx, self._dialect, in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None
+        )
         """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
 
     def __repr__(self) -> str:
@@ -64,6 +71,33 @@ class SqlBase:
                 yield conn
         except Exception as exc:
             error = _engine.unavailable(exc, self._url)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            await conn.close()
+
+    async def _in_driver_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite: run ``work(connection)`` on a pooled connection in one call on the driver's thread.
+
+        Every statement through SQLAlchemy and aiosqlite is several hops to that thread and back (cursor, execute,
+        fetch, close), each waiting for the GIL while the event loop is busy; a write batch done this way pays for
+        one. ``work`` manages its own transaction (the connection is in autocommit mode: see ``_engine``). Failures
+        to reach the database come out as StoreUnavailable, as from :meth:`_tx`."""
+        if self._closed:
+            raise StoreUnavailable("The store is closed")
+        if self._engine is None:
+            raise RuntimeError("SqlStore.open() must be awaited before the store is used")
+        try:
+            conn = await self._engine.connect()
+        except Exception as exc:
+            raise _engine.unreachable(exc, self._url) from exc
+        try:
+            driver: Any = (await conn.get_raw_connection()).driver_connection  # the aiosqlite connection
+            result: T = await driver._execute(work, driver._conn)
+            return result
+        except sqlite3.Error as exc:
+            error = _engine.unavailable(sa_exc.DBAPIError.instance(None, None, exc, sqlite3.Error), self._url)
             if error is None:
                 raise
             raise error from exc

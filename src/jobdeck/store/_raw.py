@@ -1,19 +1,22 @@
-"""The writer's batches on SQLite, handed to the driver in one call each.
+"""The writer's batches on SQLite, done in one call on the driver's thread.
 
-SQLAlchemy Core processes every parameter of every row of an executemany through its generic machinery, and on
-aiosqlite a multi-row insert with RETURNING goes through several driver calls, each a hop to the driver's thread: at
-a thousand claims that costs several times what SQLite itself spends on them. Here the statement is compiled once by
-SQLAlchemy (same SQL), each value goes through the column type's own bind processor (same conversions, e.g. aware
-datetimes to jobdeck's fixed-width UTC text), and the rows reach the driver as plain tuples in one call.
+Through SQLAlchemy and aiosqlite every statement costs several hops to the driver's thread and back (cursor,
+execute, fetch, close) — each one waiting for the GIL while the event loop runs Python — and SQLAlchemy processes
+every parameter of every row through its generic machinery. Here a batch is planned on the loop (statements
+compiled once by SQLAlchemy, so the SQL is the same; values converted by the column types' own bind processors, so
+they are stored the same) and executed by one function on the driver's thread: BEGIN IMMEDIATE, the statements as
+``executemany`` / multi-row inserts of plain tuples, COMMIT.
 """
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.sql import ClauseElement
 
 from jobdeck.store.schema import executions
@@ -21,8 +24,21 @@ from jobdeck.store.schema import executions
 __all__ = ["RawSqlite"]
 
 _Processor = Callable[[Any], Any] | None
+_Step = Callable[[sqlite3.Connection], None]
 
-_INSERT_COLUMNS = [column.name for column in executions.columns]
+_COLUMNS = [column.name for column in executions.columns]
+_CHUNK = 500
+"""Rows per multi-row insert / ids per ``IN (…)``: 500 × 28 columns stays below SQLite's parameter limit."""
+
+
+class Write(Protocol):
+    """What the plan reads of a queued write (``jobdeck.store._writer._Write``)."""
+
+    kind: str
+    values: dict[str, Any]
+    key: str
+    statement: Any
+    group: str
 
 
 class _Compiled:
@@ -42,74 +58,174 @@ class _Compiled:
 
 
 class RawSqlite:
-    """Compiled statements (kept by key) executed through the DB-API cursor of a SQLAlchemy connection."""
+    """Plans write batches for one SQLite store (compiled statements are kept, by key)."""
 
     def __init__(self) -> None:
+        self._dialect: Dialect = SQLiteDialect_aiosqlite()
         self._compiled: dict[Hashable, _Compiled] = {}
-        self._insert_processors: list[tuple[str, _Processor]] | None = None
+        self._insert_processors = [(name, _processor(executions.c[name].type, self._dialect)) for name in _COLUMNS]
+        self._insert_sql: dict[int, str] = {}
 
-    def _compile(self, key: Hashable, statement: ClauseElement, dialect: Dialect, names: list[str]) -> _Compiled:
+    def plan(
+        self,
+        batch: Sequence[Write],
+        close_statement: Callable[[tuple[str, ...]], ClauseElement],
+        claim_order: Callable[[Any], Any],
+    ) -> Callable[[sqlite3.Connection], list[Any]]:
+        """The function applying ``batch`` in one transaction; it returns each write's result, in order (None for a
+        merge, True / False for a claim or a close). Same order and semantics as the writer's own ``_apply``:
+        merges first (same-key merges in submission order), then the other writes in submission order."""
+        results: list[Any] = [None] * len(batch)
+        steps: list[_Step] = []
+        merges: dict[str, list[Write]] = {}
+        for write in batch:
+            if write.kind == "merge":
+                merges.setdefault(write.group, []).append(write)
+        for group, writes in merges.items():
+            for layer in _layers(writes):
+                names = list(layer[0])
+                compiled = self._statement(
+                    ("merge", group, *names), names, functools.partial(_same, writes[0].statement)
+                )
+                steps.append(_many(compiled.sql, [compiled.row(values) for values in layer]))
+        ordered = [(i, w) for i, w in enumerate(batch) if w.kind != "merge"]
+        start = 0
+        while start < len(ordered):
+            kind = ordered[start][1].kind
+            end = start + 1
+            while end < len(ordered) and ordered[end][1].kind == kind:
+                end += 1
+            run = ordered[start:end]
+            if kind == "insert":
+                steps += self._claims(run, results, claim_order)
+            elif kind == "close":
+                steps.append(self._closes(run, results, close_statement))
+            else:
+                raise ValueError(f"cannot plan a {kind!r} write")
+            start = end
+
+        def apply(db: sqlite3.Connection) -> list[Any]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for step in steps:
+                    step(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return results
+
+        return apply
+
+    def _claims(
+        self, run: list[tuple[int, Write]], results: list[Any], claim_order: Callable[[Any], Any]
+    ) -> list[_Step]:
+        # In claim-key order, as the writer does (replicas then take the unique index's locks in the same order).
+        ordered = sorted(run, key=lambda item: claim_order(item[1]))
+        steps: list[_Step] = []
+        for offset in range(0, len(ordered), _CHUNK):
+            chunk = ordered[offset : offset + _CHUNK]
+            sql = self._insert_sql.get(len(chunk))
+            if sql is None:
+                one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+                sql = self._insert_sql[len(chunk)] = (
+                    f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * len(chunk))} "
+                    "ON CONFLICT DO NOTHING RETURNING id"
+                )
+            flat = tuple(
+                w.values[name] if proc is None else proc(w.values[name])
+                for _, w in chunk
+                for name, proc in self._insert_processors
+            )
+            steps.append(functools.partial(_claim, sql, flat, [(index, w.key) for index, w in chunk], results))
+        return steps
+
+    def _closes(
+        self,
+        run: list[tuple[int, Write]],
+        results: list[Any],
+        close_statement: Callable[[tuple[str, ...]], ClauseElement],
+    ) -> _Step:
+        planned = []
+        for index, write in run:
+            keys = tuple(sorted(write.values))
+            names = ["_id", *(f"_v_{k}" for k in keys)]
+            compiled = self._statement(("close", keys), names, functools.partial(close_statement, keys))
+            params = {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
+            planned.append((index, write.key, compiled.sql, compiled.row(params)))
+        ids = [key for _, key, _, _ in planned]
+
+        def step(db: sqlite3.Connection) -> None:
+            running: set[str] = set()
+            for offset in range(0, len(ids), _CHUNK):
+                chunk = ids[offset : offset + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found = db.execute(f"SELECT id FROM executions WHERE id IN ({marks}) AND status = 'running'", chunk)
+                running.update(str(found_id) for (found_id,) in found.fetchall())
+            updates: dict[str, list[tuple[Any, ...]]] = {}
+            for index, key, sql, row in planned:
+                ok = key in running
+                running.discard(key)  # a second close of the same record in this batch finds it closed
+                results[index] = ok
+                if ok:
+                    updates.setdefault(sql, []).append(row)
+            for sql, rows in updates.items():
+                db.executemany(sql, rows)
+
+        return step
+
+    def _statement(self, key: Hashable, names: list[str], build: Callable[[], ClauseElement]) -> _Compiled:
+        """The statement ``build()`` compiled for parameters ``names`` (built and compiled once per ``key``)."""
         compiled = self._compiled.get(key)
         if compiled is None:
             # column_keys: an INSERT names only the columns given, as SQLAlchemy's own execution would.
-            sql: Any = statement.compile(dialect=dialect, column_keys=names)
-            processors = []
-            for position in compiled_names(sql):
-                bind = sql.binds[position]
-                processor = _processor(bind.type, dialect)
-                if position in names:
-                    processors.append((position, processor, False, None))
+            sql: Any = build().compile(dialect=self._dialect, column_keys=names)
+            processors: list[tuple[str, _Processor, bool, Any]] = []
+            for name in sql.positiontup:
+                bind = sql.binds[name]
+                processor = _processor(bind.type, self._dialect)
+                if name in names:
+                    processors.append((name, processor, False, None))
                 else:  # a literal of the statement (e.g. a format string of the duration formula)
                     value = bind.effective_value
-                    processors.append((position, None, True, value if processor is None else processor(value)))
+                    processors.append((name, None, True, value if processor is None else processor(value)))
             compiled = self._compiled[key] = _Compiled(sql.string, processors)
         return compiled
 
-    async def executemany(
-        self,
-        conn: AsyncConnection,
-        key: Hashable,
-        statement: ClauseElement,
-        params: Sequence[Mapping[str, Any]],
-    ) -> None:
-        """Run ``statement`` for every parameter set (all with the same names), in one driver call. The statement is
-        compiled the first time ``key`` is seen with these names; later calls with that key must pass the same
-        statement."""
-        if not params:
-            return
-        names = list(params[0])
-        compiled = self._compile((key, *names), statement, conn.dialect, names)
-        await conn.exec_driver_sql(compiled.sql, [compiled.row(values) for values in params])
 
-    async def insert_executions(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` of executions rows (every column given); the ids
-        written."""
-        if not rows:
-            return []
-        processors = self._insert_processors
-        if processors is None:
-            dialect = conn.dialect
-            processors = self._insert_processors = [
-                (name, _processor(executions.c[name].type, dialect)) for name in _INSERT_COLUMNS
-            ]
-        one = "(" + ", ".join("?" * len(processors)) + ")"
-        sql = (
-            f"INSERT INTO executions ({', '.join(_INSERT_COLUMNS)}) VALUES {', '.join([one] * len(rows))} "
-            "ON CONFLICT DO NOTHING RETURNING id"
-        )
-        flat = [row[name] if proc is None else proc(row[name]) for row in rows for name, proc in processors]
-        result = await conn.exec_driver_sql(sql, tuple(flat))
-        return [str(found) for (found,) in result.all()]
+def _claim(
+    sql: str, flat: tuple[Any, ...], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection
+) -> None:
+    written = {str(found) for (found,) in db.execute(sql, flat).fetchall()}
+    for index, key in keys:
+        results[index] = key in written
+
+
+def _same(statement: ClauseElement) -> ClauseElement:
+    return statement
+
+
+def _many(sql: str, rows: list[tuple[Any, ...]]) -> _Step:
+    def step(db: sqlite3.Connection) -> None:
+        db.executemany(sql, rows)
+
+    return step
+
+
+def _layers(writes: Sequence[Write]) -> list[list[dict[str, Any]]]:
+    """Layers in which every key appears once: same-key writes keep their order."""
+    layers: list[list[dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for write in writes:
+        depth = seen.get(write.key, 0)
+        seen[write.key] = depth + 1
+        if depth == len(layers):
+            layers.append([])
+        layers[depth].append(write.values)
+    return layers
 
 
 def _processor(type_: Any, dialect: Dialect) -> _Processor:
     processor: _Processor = type_.dialect_impl(dialect).bind_processor(dialect)
     return processor
-
-
-def compiled_names(statement: Any) -> list[str]:
-    """The bind parameter names of a compiled qmark statement, in the order of its placeholders."""
-    names = statement.positiontup
-    if names is None:
-        raise ValueError("not a positional statement")
-    return list(names)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ CHUNK = 500
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
+InDriverThread = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
 def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElement[float]:
@@ -76,14 +78,16 @@ class GroupCommit:
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
-    def __init__(self, tx: TxFactory, dialect: str) -> None:
+    def __init__(self, tx: TxFactory, dialect: str, *, in_driver_thread: InDriverThread | None = None) -> None:
         self._tx = tx
         self._dialect = dialect
+        # SQLite: batches of claims, closes and fire marks run in one call on the driver's thread (see _raw).
+        self._in_driver_thread = in_driver_thread
         self._queue: list[_Write] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._raw = RawSqlite() if dialect == "sqlite" else None
+        self._raw = RawSqlite() if in_driver_thread is not None else None
         self._log = logging.getLogger(__name__)
 
     # -- submitting ------------------------------------------------------------------------------------------
@@ -200,8 +204,7 @@ class GroupCommit:
 
     async def _commit(self, batch: list[_Write]) -> None:
         try:
-            async with self._tx(write=True) as conn:
-                results = await self._apply(conn, batch)
+            results = await self._transaction(batch)
         except StoreUnavailable as exc:
             for write in batch:
                 _fail(write, exc)
@@ -224,8 +227,7 @@ class GroupCommit:
 
     async def _one(self, write: _Write) -> None:
         try:
-            async with self._tx(write=True) as conn:
-                (result,) = await self._apply(conn, [write])
+            (result,) = await self._transaction([write])
         except Exception as exc:
             _fail(write, exc)
         else:
@@ -233,9 +235,15 @@ class GroupCommit:
                 write.future.set_result(result)
 
     async def _alone(self, write: _Write) -> Any:
-        async with self._tx(write=True) as conn:
-            (result,) = await self._apply(conn, [write])
+        (result,) = await self._transaction([write])
         return result
+
+    async def _transaction(self, batch: list[_Write]) -> list[Any]:
+        """Apply ``batch`` in one transaction; each write's result, in order."""
+        if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
+            return await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+        async with self._tx(write=True) as conn:
+            return await self._apply(conn, batch)
 
     # -- applying a batch in one transaction -----------------------------------------------------------------
 
@@ -260,12 +268,8 @@ class GroupCommit:
                 if depth == len(layers):
                     layers.append([])
                 layers[depth].append(write.values)
-            statement = writes[0].statement
             for layer in layers:
-                if self._raw is not None:
-                    await self._raw.executemany(conn, ("merge", writes[0].group), statement, layer)
-                else:
-                    await conn.execute(statement, layer)
+                await conn.execute(writes[0].statement, layer)
 
     async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
         results: list[Any] = []
@@ -296,9 +300,6 @@ class GroupCommit:
         # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
         # replicas inserting the same fires then take the unique index's locks in the same order.
         for chunk in _chunks(sorted(run, key=_claim_key)):
-            if self._raw is not None:
-                written.update(await self._raw.insert_executions(conn, [w.values for w in chunk]))
-                continue
             for params in _same_keys(chunk):
                 written.update((await conn.execute(stmt, params)).scalars())
         return [w.key in written for w in run]
@@ -325,10 +326,7 @@ class GroupCommit:
                 {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
             )
         for keys, params in groups.items():
-            if self._raw is not None:
-                await self._raw.executemany(conn, ("close", keys), self._close_statement(keys), params)
-            else:
-                await conn.execute(self._close_statement(keys), params)
+            await conn.execute(self._close_statement(keys), params)
         return results
 
     def _close_statement(self, keys: tuple[str, ...]) -> Any:
