@@ -39,6 +39,9 @@ class SqlBase:
         self._migrated = False
         self._closed = False
         self._open_lock = asyncio.Lock()
+        self._held: tuple[AsyncConnection, Any] | None = None
+        """SQLite: the connection (and its aiosqlite connection) :meth:`_in_driver_thread` uses."""
+        self._held_lock = asyncio.Lock()
         self._writes = GroupCommit(
             self._tx, self._dialect, in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None
         )
@@ -88,12 +91,40 @@ class SqlBase:
             raise StoreUnavailable("The store is closed")
         if self._engine is None:
             raise RuntimeError("SqlStore.open() must be awaited before the store is used")
+        if _engine.is_memory(self._url):
+            # The one connection of an in-memory database cannot be held: borrow it for this call.
+            try:
+                conn = await self._engine.connect()
+            except Exception as exc:
+                raise _engine.unreachable(exc, self._url) from exc
+            try:
+                return await self._run_on((await conn.get_raw_connection()).driver_connection, work)
+            finally:
+                await conn.close()
+        held = self._held
+        if held is None:
+            # One connection is held for these calls: checking one out and returning it (which rolls back) would be
+            # two more hops. The driver runs one call at a time, so a call's transaction never interleaves another.
+            async with self._held_lock:
+                held = self._held
+                if held is None:
+                    try:
+                        conn = await self._engine.connect()
+                    except Exception as exc:
+                        raise _engine.unreachable(exc, self._url) from exc
+                    held = self._held = (conn, (await conn.get_raw_connection()).driver_connection)
         try:
-            conn = await self._engine.connect()
-        except Exception as exc:
-            raise _engine.unreachable(exc, self._url) from exc
+            return await self._run_on(held[1], work)
+        except StoreUnavailable:
+            if self._held is held:
+                self._held = None
+                with contextlib.suppress(Exception):
+                    await held[0].close()
+            raise
+
+    async def _run_on(self, driver: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the thread of ``driver`` (an aiosqlite connection)."""
         try:
-            driver: Any = (await conn.get_raw_connection()).driver_connection  # the aiosqlite connection
             result: T = await driver._execute(work, driver._conn)
             return result
         except sqlite3.Error as exc:
@@ -101,8 +132,6 @@ class SqlBase:
             if error is None:
                 raise
             raise error from exc
-        finally:
-            await conn.close()
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """The dialect's INSERT, which has ON CONFLICT (DO NOTHING / DO UPDATE)."""
@@ -131,6 +160,10 @@ class SqlBase:
             with contextlib.suppress(Exception):  # each write reports its own failure to its caller
                 await self._writes.drain()
         self._closed = True
+        if self._held is not None:
+            held, self._held = self._held, None
+            with contextlib.suppress(Exception):
+                await held[0].close()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
