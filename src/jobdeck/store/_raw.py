@@ -21,7 +21,7 @@ from sqlalchemy.sql import ClauseElement
 
 from jobdeck.store.schema import executions
 
-__all__ = ["RawSqlite"]
+__all__ = ["RawSqlite", "merge_layers"]
 
 _Processor = Callable[[Any], Any] | None
 _Step = Callable[[sqlite3.Connection], None]
@@ -39,6 +39,7 @@ class Write(Protocol):
     key: str
     statement: Any
     group: str
+    rows: list[tuple[str, dict[str, Any]]] | None
 
 
 class _Compiled:
@@ -82,7 +83,7 @@ class RawSqlite:
             if write.kind == "merge":
                 merges.setdefault(write.group, []).append(write)
         for group, writes in merges.items():
-            for layer in _layers(writes):
+            for layer in merge_layers(writes):
                 names = list(layer[0])
                 compiled = self._statement(
                     ("merge", group, *names), names, functools.partial(_same, writes[0].statement)
@@ -213,16 +214,18 @@ def _many(sql: str, rows: list[tuple[Any, ...]]) -> _Step:
     return step
 
 
-def _layers(writes: Sequence[Write]) -> list[list[dict[str, Any]]]:
-    """Layers in which every key appears once: same-key writes keep their order."""
+def merge_layers(writes: Sequence[Write]) -> list[list[dict[str, Any]]]:
+    """The parameter sets of merge writes in layers in which every key appears once (each layer one executemany):
+    same-key parameter sets keep their submission order."""
     layers: list[list[dict[str, Any]]] = []
     seen: dict[str, int] = {}
     for write in writes:
-        depth = seen.get(write.key, 0)
-        seen[write.key] = depth + 1
-        if depth == len(layers):
-            layers.append([])
-        layers[depth].append(write.values)
+        for key, values in write.rows if write.rows is not None else ((write.key, write.values),):
+            depth = seen.get(key, 0)
+            seen[key] = depth + 1
+            if depth == len(layers):
+                layers.append([])
+            layers[depth].append(values)
     return layers
 
 

@@ -33,7 +33,12 @@ class RuntimeStore(JobsStore):
         )
 
     async def record_fires(self, fires: Sequence[tuple[str, datetime]]) -> None:
-        marks = [(job_id, {"job_id": job_id, "last_fire_time": fire_time}) for job_id, fire_time in fires]
+        # The latest fire of each job only: the mark keeps the latest anyway.
+        latest: dict[str, datetime] = {}
+        for job_id, fire_time in fires:
+            if job_id not in latest or fire_time > latest[job_id]:
+                latest[job_id] = fire_time
+        marks = [(job_id, {"job_id": job_id, "last_fire_time": fire_time}) for job_id, fire_time in latest.items()]
         await self._writes.merge_many("record_fire", self._fire_mark, marks)
 
     @functools.cached_property

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
-from jobdeck.store._raw import RawSqlite
+from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
 __all__ = ["GroupCommit", "SharedRead", "duration_between"]
@@ -72,6 +72,8 @@ class _Write:
     statement: Any = None
     """``merge``: the statement executed (many at once) with ``values`` as parameters."""
     group: str = ""
+    rows: list[tuple[str, dict[str, Any]]] | None = None
+    """``merge`` of several ``(key, params)`` at once (instead of ``key`` / ``values``)."""
 
 
 class GroupCommit:
@@ -126,14 +128,10 @@ class GroupCommit:
         await self._submit(write)
 
     async def merge_many(self, group: str, statement: Any, params: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """:meth:`merge` for several ``(key, params)``, queued together; raises the first failure, if any."""
-        writes = [
-            _Write("merge", self._new_future(), values=values, key=key, statement=statement, group=group)
-            for key, values in params
-        ]
-        await self._submit_many(writes)
-        for write in writes:
-            write.future.result()
+        """:meth:`merge` for several ``(key, params)`` in one write (committed, or failing, together)."""
+        if params:
+            write = _Write("merge", self._new_future(), statement=statement, group=group, rows=list(params))
+            await self._submit(write)
 
     async def run(self, work: Work) -> Any:
         """Run ``work(conn)`` inside the next batch's transaction; its result once committed."""
@@ -259,16 +257,7 @@ class GroupCommit:
         for write in merges:
             groups.setdefault(write.group, []).append(write)
         for writes in groups.values():
-            # Layers in which every key appears once: same-key writes keep their order.
-            layers: list[list[dict[str, Any]]] = []
-            seen: dict[str, int] = {}
-            for write in writes:
-                depth = seen.get(write.key, 0)
-                seen[write.key] = depth + 1
-                if depth == len(layers):
-                    layers.append([])
-                layers[depth].append(write.values)
-            for layer in layers:
+            for layer in merge_layers(writes):
                 await conn.execute(writes[0].statement, layer)
 
     async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
