@@ -19,7 +19,7 @@ from sqlalchemy import Dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.sql import ClauseElement
 
-from jobdeck.store.schema import executions
+from jobdeck.store.schema import UtcDateTime, executions
 
 __all__ = ["RawSqlite", "merge_layers"]
 
@@ -231,4 +231,29 @@ def merge_layers(writes: Sequence[Write]) -> list[list[dict[str, Any]]]:
 
 def _processor(type_: Any, dialect: Dialect) -> _Processor:
     processor: _Processor = type_.dialect_impl(dialect).bind_processor(dialect)
-    return processor
+    if processor is None:
+        return None
+    if isinstance(type_, UtcDateTime):
+        return _LastOf(processor)
+    inner = processor
+    return lambda value: None if value is None else inner(value)
+
+
+class _LastOf:
+    """A timestamp processor remembering its last conversion: the records of a burst share their instants (the
+    fire time, the start), and formatting one costs more than the rest of its row."""
+
+    __slots__ = ("_processor", "_result", "_value")
+
+    def __init__(self, processor: Callable[[Any], Any]) -> None:
+        self._processor = processor
+        self._value: Any = None
+        self._result: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if value is not self._value:  # datetimes are immutable: the same object converts the same
+            self._result = self._processor(value)
+            self._value = value
+        return self._result
