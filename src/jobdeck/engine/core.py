@@ -45,6 +45,9 @@ __all__ = ["Engine", "JobView", "PauseExpiredHandler"]
 
 EngineState = Literal["running", "stopped"]
 
+_LAUNCH_CHUNK = 1000
+"""Fires of a burst made into records and claimed per task (see ``_start_many``)."""
+
 PauseExpiredHandler = Callable[[str], Awaitable[None]]
 """Called with the job id when a timed pause ends; it persists and applies the resume (the service audits it)."""
 
@@ -391,6 +394,17 @@ class Engine:
         self._spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
 
     async def _start_many(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
+        if len(fires) <= _LAUNCH_CHUNK:
+            await self._launch_fires(fires, invokers)
+            return
+        # A large burst in chunks, each made and claimed by a task of its own: the first chunk's claims are on their
+        # way to the store while the next chunk's records are made, and each chunk's runs start once its own claims
+        # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
+        loop = asyncio.get_running_loop()
+        chunks = [fires[i : i + _LAUNCH_CHUNK] for i in range(0, len(fires), _LAUNCH_CHUNK)]
+        await asyncio.gather(*(loop.create_task(self._launch_fires(chunk, invokers)) for chunk in chunks))
+
+    async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
         if not self.running:
             return
         now = self._clock.now()
