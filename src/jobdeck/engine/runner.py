@@ -7,29 +7,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import enum
 import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
-from jobdeck.engine.context import JobCancelled, JobContext, ProgressBoard, bind_context
-from jobdeck.engine.kinds import JobCall, JobFailure, JobInvoker
+from jobdeck.engine.context import JobContext, ProgressBoard, bind_context
+from jobdeck.engine.kinds import JobCall, JobInvoker
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import (
     MAX_RETURN_VALUE_BYTES,
     describe_error,
     format_duration,
     format_seconds,
-    format_traceback,
     merged_kwargs,
     render_return_value,
 )
 from jobdeck.engine.retries import retry_at
+from jobdeck.engine.runs import Run, Stop, run_outcome
 from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobSpec, ProgressUpdate
 from jobdeck.store.base import Store
 
@@ -53,32 +51,6 @@ _CLOSE_ATTEMPTS = 3
 _CLOSE_RETRY_DELAY = 0.5
 
 
-class _Stop(enum.Enum):
-    ESCALATED = "escalated"
-    """The cancel grace ran out and the engine cancelled the job's task."""
-    SHUTDOWN = "shutdown"
-    """The engine is shutting down and stopped the job."""
-
-
-@dataclass(eq=False, kw_only=True, slots=True)
-class _Run:
-    spec: JobSpec
-    execution: Execution
-    ctx: JobContext
-    interruptible: bool
-    job_task: asyncio.Task[Any]
-    ended: bool = False
-    """The job's task ended, or jobdeck stopped waiting for a job that ignores the cancellation of its task: the
-    run is queued for closing."""
-    over: bool = False
-    """The runner is done with the run: its record is closed (or left to the sweep) and the run forgotten."""
-    timers: list[asyncio.TimerHandle] | None = None
-    escalation: asyncio.TimerHandle | None = None
-    stop: _Stop | None = None
-    timed_out: bool = False
-    cancel_reason: str | None = None
-
-
 class Runner:
     """Runs executions in this process and keeps their records up to date.
 
@@ -95,8 +67,8 @@ class Runner:
         self._options = options
         self._on_closed = on_closed
         self._board = ProgressBoard(max_log_lines=options.log_max_lines, max_log_bytes=options.log_max_bytes)
-        self._runs: dict[str, _Run] = {}
-        self._ending: list[_Run] = []
+        self._runs: dict[str, Run] = {}
+        self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
@@ -192,19 +164,19 @@ class Runner:
         job_task = loop.create_task(
             invoker.invoke(call), name=f"jobdeck:{execution.job_id}:{execution.id}", context=context
         )
-        run = _Run(spec=spec, execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
+        run = Run(spec=spec, execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
         self._runs[execution.id] = run
         if spec.timeout is not None:
             run.timers = [loop.call_later(spec.timeout, self._time_out, run)]
         # No task of its own waits for the job: its end is a callback, and closing is batched (see _close_ended).
         job_task.add_done_callback(functools.partial(self._job_done, run))
 
-    def _job_done(self, run: _Run, task: asyncio.Task[Any]) -> None:
+    def _job_done(self, run: Run, task: asyncio.Task[Any]) -> None:
         if not task.cancelled():
             task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
         self._end(run)
 
-    def _end(self, run: _Run) -> None:
+    def _end(self, run: Run) -> None:
         if run.ended or run.over:
             return
         run.ended = True
@@ -222,13 +194,13 @@ class Runner:
         finally:
             self._closer = None
 
-    async def _close_runs(self, runs: list[_Run]) -> None:
+    async def _close_runs(self, runs: list[Run]) -> None:
         try:
             now = self._clock.now()
             outcomes = []
             for run in runs:
-                status, fields = self._outcome(run)
-                retry = None if run.stop is _Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, now)
+                status, fields = run_outcome(run, cancel_grace=self._options.cancel_grace)
+                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, now)
                 outcomes.append((run, status, fields, retry))
             try:
                 # The last progress and log lines of these runs land before their records turn terminal.
@@ -253,7 +225,7 @@ class Runner:
             for run in runs:
                 self._forget(run)
 
-    def _forget(self, run: _Run) -> None:
+    def _forget(self, run: Run) -> None:
         if run.over:
             return
         run.over = True
@@ -301,62 +273,6 @@ class Runner:
             await asyncio.sleep(_CLOSE_RETRY_DELAY * (attempt + 1))
         return results
 
-    def _outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
-        status, fields = self._raw_outcome(run)
-        if run.timed_out and run.stop is not _Stop.SHUTDOWN:
-            assert run.spec.timeout is not None
-            message = f"timed out after {format_duration(run.spec.timeout)}"
-            if status is ExecutionStatus.SUCCESS:
-                message += " (the job returned later, on its own)"
-            elif status is ExecutionStatus.FAILED:
-                message += f"; then {fields.get('error_message')}"
-            return ExecutionStatus.FAILED, {"error_message": message, "traceback": fields.get("traceback")}
-        return status, fields
-
-    def _raw_outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
-        task = run.job_task
-        if not task.done():
-            grace = format_seconds(self._options.cancel_grace)
-            return ExecutionStatus.CANCELLED, {
-                "error_message": f"cancelled: the job ignored the cancellation of its task for cancel_grace={grace} s; "
-                "jobdeck stopped waiting for it"
-            }
-        if task.cancelled():
-            if run.stop is _Stop.SHUTDOWN:
-                if run.interruptible:
-                    return ExecutionStatus.CANCELLED, {"error_message": "cancelled at shutdown"}
-                return ExecutionStatus.FAILED, {"error_message": "jobdeck shut down before the run finished"}
-            if run.stop is _Stop.ESCALATED:
-                grace = format_seconds(self._options.cancel_grace)
-                return ExecutionStatus.CANCELLED, {
-                    "error_message": f"cancelled{self._why(run)}: the job did not stop within cancel_grace={grace} s "
-                    "of the request, so it was stopped (task cancelled; a command's process group killed)"
-                }
-            return ExecutionStatus.CANCELLED, {"error_message": "the job's task was cancelled"}
-        error = task.exception()
-        if error is None:
-            return ExecutionStatus.SUCCESS, {"return_value": render_return_value(task.result())}
-        if isinstance(error, JobCancelled):
-            if run.stop is _Stop.SHUTDOWN:
-                message = "cancelled at shutdown"
-            elif run.ctx.cancel_requested:
-                message = f"cancelled on request{self._why(run)}"
-                if str(error) != JobCancelled().args[0]:
-                    message += f": {error}"
-            else:
-                message = f"cancelled by the job: {error}"
-            return ExecutionStatus.CANCELLED, {"error_message": message}
-        if isinstance(error, JobFailure):
-            return ExecutionStatus.FAILED, {"error_message": str(error), "traceback": error.detail}
-        return ExecutionStatus.FAILED, {
-            "error_message": describe_error(error),
-            "traceback": format_traceback(error),
-        }
-
-    @staticmethod
-    def _why(run: _Run) -> str:
-        return f" ({run.cancel_reason})" if run.cancel_reason else ""
-
     # -- cancel ----------------------------------------------------------------------------------------------
 
     def request_cancel(self, execution_id: str, *, reason: str | None = None) -> bool:
@@ -377,7 +293,7 @@ class Runner:
             run.escalation = asyncio.get_running_loop().call_later(self._options.cancel_grace, self._escalate, run)
         return True
 
-    def _time_out(self, run: _Run) -> None:
+    def _time_out(self, run: Run) -> None:
         if run.job_task.done():
             return
         assert run.spec.timeout is not None
@@ -385,7 +301,7 @@ class Runner:
         run.ctx.log(f"[jobdeck] timed out after {format_duration(run.spec.timeout)}: stopping the run", "error")
         self.request_cancel(run.execution.id, reason=f"timeout {format_duration(run.spec.timeout)}")
 
-    def _escalate(self, run: _Run) -> None:
+    def _escalate(self, run: Run) -> None:
         if run.job_task.done():
             return
         if not run.interruptible:
@@ -396,13 +312,13 @@ class Runner:
             )
             return
         if run.stop is None:
-            run.stop = _Stop.ESCALATED
+            run.stop = Stop.ESCALATED
         run.job_task.cancel()
         # A job that swallows CancelledError gets one more grace, then its record is closed without it.
         give_up = asyncio.get_running_loop().call_later(self._options.cancel_grace, self._give_up, run)
         run.timers = [*(run.timers or ()), give_up]
 
-    def _give_up(self, run: _Run) -> None:
+    def _give_up(self, run: Run) -> None:
         if not run.job_task.done():
             self._end(run)
 
@@ -491,7 +407,7 @@ class Runner:
         if not runs:
             return
         for run in runs:
-            run.stop = _Stop.SHUTDOWN
+            run.stop = Stop.SHUTDOWN
             run.ctx.request_cancel()
             if run.interruptible:
                 run.job_task.cancel()
@@ -515,7 +431,7 @@ class Runner:
                 message="jobdeck shut down before the run finished (the job ignored cancellation)",
             )
 
-    async def _wait_over(self, runs: list[_Run], timeout: float) -> list[_Run]:  # noqa: ASYNC109
+    async def _wait_over(self, runs: list[Run], timeout: float) -> list[Run]:  # noqa: ASYNC109
         """Wait until the runner is done with ``runs`` or ``timeout`` passed; the runs it is not done with."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
