@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -84,16 +84,23 @@ class Firing:
         fires = [(entry, fire_time) for job_id, fire_time in due if (entry := self._entries.get(job_id)) is not None]
         if not fires:
             return
-        # The fire marks go to the store while the fires are admitted: queued before the claims, they are committed
-        # with them or earlier (writes apply in submission order), and a burst waits for one commit, not two.
-        marks = asyncio.ensure_future(self._store.record_fires([(entry.spec.id, t) for entry, t in fires]))
-        try:
-            await self._admit_many(fires)
-        finally:
-            await marks
+        marks: list[asyncio.Future[None]] = []
 
-    async def _admit_many(self, fires: list[tuple[Entry, datetime]]) -> None:
-        await asyncio.sleep(0)  # the marks' task queues them first
+        def send_marks() -> None:
+            # Once: with the burst's claims (or at the end, when none were made together). Queued in the same turn
+            # of the loop, marks and claims commit in one transaction, and the burst waits for one commit, not two.
+            # (Were a mark ever committed after its claim, only a crash in between would show it: catch-up would
+            # fire again, and find the fire's claim taken.)
+            if not marks:
+                marks.append(asyncio.ensure_future(self._store.record_fires([(e.spec.id, t) for e, t in fires])))
+
+        try:
+            await self._admit_many(fires, send_marks)
+        finally:
+            send_marks()
+            await marks[0]
+
+    async def _admit_many(self, fires: list[tuple[Entry, datetime]], send_marks: Callable[[], None]) -> None:
         if not self.running:
             return
         together: list[tuple[JobSpec, datetime]] = []
@@ -110,7 +117,7 @@ class Firing:
         if together:
             await self._gate.fire_many(
                 together,
-                start_many=lambda admitted: self._start_many(admitted, invokers),
+                start_many=lambda admitted: self._start_many(admitted, invokers, send_marks),
                 one_by_one=self._fire_alone,
             )
 
@@ -118,7 +125,10 @@ class Firing:
         spec, fire_time = fire
         self._spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
 
-    async def _start_many(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
+    async def _start_many(
+        self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
+    ) -> None:
+        send_marks()
         if len(fires) <= _LAUNCH_CHUNK:
             await self._launch_fires(fires, invokers)
             return
