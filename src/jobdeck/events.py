@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobdeck.clock import Clock
-from jobdeck.models import Execution, ExecutionStatus, JobMetadata, LogLine, ProgressUpdate
+from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobMetadata, LogLine, ProgressUpdate
 
 if TYPE_CHECKING:
     from jobdeck.store.base import Store
@@ -89,6 +89,8 @@ class EventBus:
 
     def emit(self, kind: str, action: str, **fields: Any) -> None:
         """Publish an event stamped with the current time."""
+        if not self._subscribers:
+            return  # nobody listens: not even the event is built (every run start and finish comes here)
         self.publish(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
 
     @contextlib.contextmanager
@@ -126,6 +128,20 @@ class PublishingStore:
             )
         return written
 
+    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
+        results = await self._inner.insert_executions(executions)
+        for execution, written in zip(executions, results, strict=True):
+            if written is True:
+                action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
+                self._bus.emit(
+                    "execution",
+                    action,
+                    job_id=execution.job_id,
+                    execution_ids=(execution.id,),
+                    status=execution.status.value,
+                )
+        return results
+
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         await self._inner.write_progress(updates)
         if updates:
@@ -141,6 +157,13 @@ class PublishingStore:
         if closed:
             self._bus.emit("execution", "finished", execution_ids=(execution_id,), status=status.value)
         return closed
+
+    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
+        results = await self._inner.close_executions(closes)
+        for close, closed in zip(closes, results, strict=True):
+            if closed is True:
+                self._bus.emit("execution", "finished", execution_ids=(close.execution_id,), status=close.status.value)
+        return results
 
     async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
         closed = await self._inner.fail_executions(execution_ids, finished_at=finished_at, message=message)

@@ -320,6 +320,19 @@ class ProgressUpdate:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutionClose:
+    """One running execution to move to a terminal status (the arguments of ``Store.close_execution``)."""
+
+    execution_id: str
+    status: ExecutionStatus
+    finished_at: datetime
+    return_value: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LogLine:
     execution_id: str
     seq: int

@@ -7,7 +7,7 @@ from collections import Counter
 
 from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, at, make_run
 
-from jobdeck.models import ExecutionQuery, TriggerKind
+from jobdeck.models import ExecutionClose, ExecutionQuery, TriggerKind
 from jobdeck.store import SqlStore
 
 
@@ -17,6 +17,25 @@ async def test_concurrent_claims_of_one_fire_have_exactly_one_winner(store: SqlS
     assert claimed.count(True) == 1
     page = await store.list_executions(ExecutionQuery(job_id="sync", limit=50))
     assert [e.id for e in page.items] == [runs[claimed.index(True)].id]
+
+
+async def test_claims_inserted_together_answer_each_on_its_own_in_order(store: SqlStore) -> None:
+    taken = make_run("sync", start=0, scheduled=0)
+    assert await store.insert_execution(taken)
+    runs = [make_run(f"job{i}", start=1 + i / 1000, scheduled=1) for i in range(5)]
+    again = make_run("sync", start=2, scheduled=0)  # the fire `taken` already claimed
+    twice = make_run("job0", start=3, scheduled=1)  # the same fire as runs[0], later in the same call
+    results = await store.insert_executions([*runs, again, twice])
+    assert results == [True] * 5 + [False, False]
+    page = await store.list_executions(ExecutionQuery(limit=50))
+    assert sorted(e.id for e in page.items) == sorted([taken.id, *(r.id for r in runs)])
+
+
+async def test_fire_marks_recorded_together_keep_the_latest_of_each_job(store: SqlStore) -> None:
+    await store.record_fire("a", at(90))
+    await store.record_fires([("a", at(60)), ("b", at(30)), ("b", at(45)), ("c", at(10))])
+    states = await store.job_states()
+    assert {job_id: states[job_id].last_fire_time for job_id in "abc"} == {"a": at(90), "b": at(45), "c": at(10)}
 
 
 async def test_a_close_queued_right_behind_its_claim_finds_the_record(store: SqlStore) -> None:
@@ -72,3 +91,23 @@ async def test_totals_follow_every_insert_status_change_and_delete(store: SqlSto
     stats = await store.execution_stats("job1")
     assert stats.total == sum(n for (j, _), n in expected.items() if j == "job1")
     assert stats.running == expected[("job1", "running")]
+
+
+async def test_closes_written_together_answer_each_on_its_own(store: SqlStore) -> None:
+    runs = [make_run(f"job{i}", start=i) for i in range(3)]
+    assert await store.insert_executions(runs) == [True, True, True]
+    already = runs[2]
+    assert await store.close_execution(already.id, status=FAILED, finished_at=at(10))
+    results = await store.close_executions(
+        [
+            ExecutionClose(execution_id=runs[0].id, status=SUCCESS, finished_at=at(1.5), return_value='"ok"'),
+            ExecutionClose(execution_id=runs[1].id, status=CANCELLED, finished_at=at(4), error_message="stop"),
+            ExecutionClose(execution_id=already.id, status=SUCCESS, finished_at=at(11)),
+            ExecutionClose(execution_id="no-such-id", status=SUCCESS, finished_at=at(11)),
+        ]
+    )
+    assert results == [True, True, False, False]
+    first, second, third = [await store.get_execution(run.id) for run in runs]
+    assert (first.status, first.return_value, first.execution_time) == (SUCCESS, '"ok"', 1.5)
+    assert (second.status, second.error_message, second.execution_time) == (CANCELLED, "stop", 3.0)
+    assert (third.status, third.execution_time) == (FAILED, 8.0)  # a terminal record never changes again

@@ -211,7 +211,7 @@ async def test_a_once_schedule_in_the_past_stays_listed_and_can_be_triggered(sto
 async def test_jitter_delays_the_start_but_keeps_the_fire_time(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jobdeck.engine.core.random.uniform", lambda low, high: 0.4)
+    monkeypatch.setattr("jobdeck.engine.firing.random.uniform", lambda low, high: 0.4)
     async with started(store, job("jittery", noop, schedule="every 1s", jitter=0.5)):
         runs = await wait_until(
             lambda: executions_of(store, "jittery"),

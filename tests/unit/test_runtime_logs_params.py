@@ -115,6 +115,32 @@ async def test_wrong_kwargs_are_refused_naming_the_parameter_and_nothing_starts(
     assert (await store.list_executions(ExecutionQuery())).total == 0
 
 
+async def test_a_job_without_parameters_refuses_any_kwargs_and_says_so_in_its_schema(store: SqlStore) -> None:
+    async def plain(ctx: JobContext, force: bool = False) -> None:
+        return None
+
+    async with started(store, py_job("plain", plain)) as engine:
+        assert engine.job("plain").parameters == {"additionalProperties": False, "properties": {}, "type": "object"}
+        with pytest.raises(KwargsInvalid) as unknown:
+            await engine.trigger("plain", kwargs={"batch": 5}, actor="alice")
+        assert unknown.value.field == "kwargs.batch" and "unknown parameter" in unknown.value.message
+        run = await engine.trigger("plain", actor="alice")
+        done = await wait_for_execution(store, run.id, lambda e: e.status.is_terminal, timeout=5)
+    assert done.status is ExecutionStatus.SUCCESS
+
+
+async def test_jobs_of_one_function_share_its_parameters_and_still_run_apart(store: SqlStore) -> None:
+    async def shared(name: str) -> str:
+        return name
+
+    jobs = [py_job(f"shared{i}", shared, kwargs={"name": f"n{i}"}) for i in range(3)]
+    async with started(store, *jobs) as engine:
+        assert engine.job("shared0").parameters is engine.job("shared2").parameters
+        runs = [await engine.trigger(f"shared{i}", actor="alice") for i in range(3)]
+        done = [await wait_for_execution(store, r.id, lambda e: e.status.is_terminal, timeout=5) for r in runs]
+    assert [d.return_value for d in done] == ['"n0"', '"n1"', '"n2"']
+
+
 async def test_kwargs_reach_the_job_converted_to_the_declared_types(store: SqlStore) -> None:
     async def typed(day: date, batch: int) -> str:
         return f"{type(day).__name__} {day.isoformat()} {type(batch).__name__} {batch}"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runtime_helpers import executions_of, py_job, started
 
 from jobdeck.engine import JobContext
-from jobdeck.models import Execution, ExecutionStatus, OverlapPolicy
+from jobdeck.models import Execution, ExecutionQuery, ExecutionStatus, OverlapPolicy
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_until
 
@@ -100,3 +100,37 @@ async def test_replace_cancels_the_running_one_and_starts_the_new_one(store: Sql
     for earlier, later in itertools.pairwise(ordered):
         assert earlier.finished_at is not None and later.started_at >= earlier.finished_at  # never side by side
         assert (later.scheduled_time - earlier.scheduled_time).total_seconds() == 1  # every fire ran
+
+
+async def test_jobs_due_at_one_instant_run_once_each_and_one_at_its_limit_is_skipped(store: SqlStore) -> None:
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        await release.wait()
+
+    async def quick() -> str:
+        return "ok"
+
+    instant = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    due = instant.isoformat()
+    specs = [py_job("busy", hold, schedule=due), *(py_job(f"quick{i}", quick, schedule=due) for i in range(30))]
+    async with started(store, *specs) as engine:
+        await engine.trigger("busy", actor="alice")  # busy is at max_instances=1 when the instant comes
+        everything = ExecutionQuery(limit=200)
+        seen = await wait_until(
+            lambda: store.list_executions(everything),
+            lambda page: page.total == 32 and all(e.status is not ExecutionStatus.RUNNING or e.job_id == "busy"
+                                                  for e in page.items),
+            timeout=15,
+            what="one record per fire",
+        )  # fmt: skip
+        release.set()
+    by_job: dict[str, list[Execution]] = {}
+    for execution in seen.items:
+        by_job.setdefault(execution.job_id, []).append(execution)
+    assert all([e.status for e in by_job[f"quick{i}"]] == [ExecutionStatus.SUCCESS] for i in range(30))
+    assert all(by_job[f"quick{i}"][0].scheduled_time == instant for i in range(30))
+    fired = [e for e in by_job["busy"] if e.scheduled_time == instant]
+    assert [(e.status, e.error_message) for e in fired] == [
+        (ExecutionStatus.SKIPPED, "max_instances=1 reached; 1 run going")
+    ]

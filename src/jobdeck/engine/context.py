@@ -247,9 +247,10 @@ class JobContext:
         self.kwargs = kwargs
         self._board = board
         self._clock = clock
-        # threading.Event: set from the loop, read from worker threads.
-        self._cancel = threading.Event()
-        self._on_cancel: list[Callable[[], None]] = []
+        # A plain flag: set once, on the loop; worker threads only read it (an attribute read is atomic), so an
+        # Event (a lock and a condition per run) would buy nothing but allocations on every run.
+        self._cancelled = False
+        self._on_cancel: list[Callable[[], None]] | None = None
 
     def __repr__(self) -> str:
         return f"JobContext(job_id={self.job_id!r}, execution_id={self.execution_id!r}, attempt={self.attempt})"
@@ -257,22 +258,24 @@ class JobContext:
     @property
     def cancel_requested(self) -> bool:
         """Whether someone asked this run to stop."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     def request_cancel(self) -> None:
         """Set the cancel flag (the engine calls this, on the loop; jobs should raise :class:`JobCancelled`
         instead). The first call runs the callbacks registered with :meth:`on_cancel`."""
-        if self._cancel.is_set():
+        if self._cancelled:
             return
-        self._cancel.set()
-        for callback in self._on_cancel:
+        self._cancelled = True
+        for callback in self._on_cancel or ():
             callback()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the loop) when cancellation is requested — at once if it already was. Job kinds
         that cannot check the flag themselves (commands) stop their work from here."""
-        if self._cancel.is_set():
+        if self._cancelled:
             callback()
+        elif self._on_cancel is None:
+            self._on_cancel = [callback]
         else:
             self._on_cancel.append(callback)
 
@@ -281,7 +284,7 @@ class JobContext:
 
         :raises JobCancelled: cancellation was requested
         """
-        if self._cancel.is_set():
+        if self._cancelled:
             raise JobCancelled()
 
     def progress(

@@ -9,22 +9,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Literal
 
 from jobdeck.clock import Clock
-from jobdeck.engine.catchup import plan_catch_up
-from jobdeck.engine.kinds import invoker_for
+from jobdeck.engine.firing import Firing
+from jobdeck.engine.kinds import JobInvoker, invoker_for
 from jobdeck.engine.logs import RunLogHandler
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.overlap import OverlapGate
 from jobdeck.engine.pauses import PauseTimers
-from jobdeck.engine.records import new_execution
 from jobdeck.engine.retries import RetryScheduler
-from jobdeck.engine.runner import Runner, format_seconds, merged_kwargs
+from jobdeck.engine.runner import Runner, merged_kwargs
 from jobdeck.engine.scheduler import Timer
 from jobdeck.engine.views import Entry, JobView
 from jobdeck.engine.watchdog import Watchdog
@@ -45,11 +43,12 @@ __all__ = ["Engine", "JobView", "PauseExpiredHandler"]
 
 EngineState = Literal["running", "stopped"]
 
+
 PauseExpiredHandler = Callable[[str], Awaitable[None]]
 """Called with the job id when a timed pause ends; it persists and applies the resume (the service audits it)."""
 
 
-class Engine:
+class Engine(Firing):
     """Runs registered jobs on their schedules and on demand, and records every execution in the store.
 
     Build it, :meth:`register` jobs (before or after :meth:`start`), ``await start()`` inside the running event
@@ -62,6 +61,7 @@ class Engine:
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
         self._entries: dict[str, Entry] = {}
+        self._invokers: dict[int, tuple[object, JobInvoker]] = {}
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -81,6 +81,7 @@ class Engine:
         self._threads: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._fires: set[asyncio.Task[None]] = set()
+        self._due: list[tuple[str, datetime]] = []
         self._jittering: set[asyncio.Task[None]] = set()
         self._state: EngineState = "stopped"
         self._log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Engine:
         if state is not None and state.schedule_override:
             override = parse_schedule(state.schedule_override, timezone=spec.timezone)
         paused = state.paused if state is not None and state.paused is not None else spec.paused
-        entry = Entry(spec=spec, invoker=invoker_for(spec), override=override, paused=paused)
+        entry = Entry(spec=spec, invoker=invoker_for(spec, self._invokers), override=override, paused=paused)
         if state is not None:
             entry.paused_until = state.paused_until if paused else None
             marks = [t for t in (state.last_fire_time, state.updated_at) if t is not None]
@@ -325,102 +326,6 @@ class Engine:
         their next heartbeat. Unknown or non-local ids are ignored.
         """
         self._runner.request_cancel(execution_id, reason=reason)
-
-    def _new_execution(self, spec: JobSpec, now: datetime, **fields: Any) -> Execution:
-        return new_execution(spec, now, host=self._options.host, pid=self._options.pid, **fields)
-
-    # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
-
-    def _on_fire(self, job_id: str, fire_time: datetime) -> None:
-        self._spawn(self._fire(job_id, fire_time), name=f"jobdeck-fire:{job_id}")
-
-    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
-        self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._fires.add(task)
-        task.add_done_callback(self._fire_done)
-
-    def _fire_done(self, task: asyncio.Task[None]) -> None:
-        self._fires.discard(task)
-        self._jittering.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            # The fire is lost (typically the store is down); there is no record to write it to.
-            self._log.error("jobdeck: %s failed", task.get_name(), exc_info=error)
-
-    async def _fire(self, job_id: str, fire_time: datetime) -> None:
-        entry = self._entries.get(job_id)
-        if entry is None:
-            return
-        spec = entry.spec
-        await self._store.record_fire(job_id, fire_time)
-        if spec.jitter:
-            # Jitter delays the start, not the fire: scheduled_time stays the fire time, so replicas still claim
-            # the same key and `delay` shows the jitter.
-            task = asyncio.current_task()
-            assert task is not None
-            self._jittering.add(task)
-            await asyncio.sleep(random.uniform(0.0, spec.jitter))
-            self._jittering.discard(task)
-        if not self.running:
-            return
-
-        async def start() -> None:
-            if not self.running:
-                return
-            execution = self._new_execution(
-                spec,
-                self._clock.now(),
-                status=ExecutionStatus.RUNNING,
-                scheduled_time=fire_time,
-                trigger=TriggerKind.SCHEDULE,
-                kwargs=spec.kwargs,
-            )
-            await self._runner.launch(spec, entry.invoker, execution)
-
-        async def skip(reason: str) -> None:
-            await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
-
-        await self._gate.fire(spec, fire_time, start=start, skip=skip)
-
-    async def _insert_closed(self, spec: JobSpec, status: ExecutionStatus, fire_time: datetime, message: str) -> None:
-        # Same key as the run would have had: on several replicas only one such record is written.
-        await self._store.insert_execution(
-            self._new_execution(
-                spec,
-                self._clock.now(),
-                status=status,
-                scheduled_time=fire_time,
-                trigger=TriggerKind.SCHEDULE,
-                kwargs=spec.kwargs,
-                error_message=message,
-            )
-        )
-
-    async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
-        entry = self._entries.get(job_id)
-        if entry is None:
-            return
-        spec = entry.spec
-        await self._store.record_fire(job_id, fire_time)
-        message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
-        await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
-
-    async def _catch_up(self, entry: Entry) -> None:
-        """Deal with the fires a job missed while no jobdeck was running (see :mod:`jobdeck.engine.catchup`)."""
-        spec = entry.spec
-        if entry.paused or entry.catch_up_after is None:
-            return
-        now = self._clock.now()
-        plan = plan_catch_up(entry.schedule, last_fire=entry.catch_up_after, now=now, coalesce=spec.coalesce,
-                             misfire_grace=spec.misfire_grace)  # fmt: skip
-        if plan.missed_first is not None and plan.missed_last is not None:
-            summary = plan.summary(coalesced=spec.coalesce)
-            await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
-            await self._store.record_fire(spec.id, plan.missed_last)
-        for fire_time in plan.run:
-            self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")
 
     # -- after a run: retries and waiting fires ---------------------------------------------------------------
 

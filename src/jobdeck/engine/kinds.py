@@ -143,14 +143,23 @@ def _call_in_thread(function: Callable[..., Any], kwargs: Mapping[str, Any]) -> 
         raise JobExit(exc.code) from exc
 
 
-def invoker_for(spec: JobSpec) -> JobInvoker:
+def invoker_for(spec: JobSpec, cache: dict[int, tuple[object, JobInvoker]] | None = None) -> JobInvoker:
     """The invoker for a job, resolving ``spec.func`` when ``spec.function`` is not set.
+
+    ``cache`` (by the callable's identity) shares one invoker between the jobs of one Python callable: an invoker
+    holds nothing per job, and its parameter model (a pydantic class) is the largest part of a registered job.
 
     :raises ConfigError: the kind is not supported, or the function cannot be imported
     """
     if spec.kind is JobKind.PYTHON:
         function = spec.function if spec.function is not None else resolve_callable(spec.func, job_id=spec.id)
-        return PythonInvoker(function)
+        if cache is None:
+            return PythonInvoker(function)
+        # The cached pair keeps the callable alive, so its id cannot be reused by another object.
+        known = cache.get(id(function))
+        if known is None or known[0] is not function:
+            known = cache[id(function)] = (function, PythonInvoker(function))
+        return known[1]
     if spec.kind is JobKind.COMMAND and spec.command is not None:
         from jobdeck.engine.kinds_command import CommandInvoker
 

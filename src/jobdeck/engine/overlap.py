@@ -31,6 +31,8 @@ __all__ = ["OverlapGate"]
 
 Start = Callable[[], Coroutine[Any, Any, None]]
 Skip = Callable[[str], Coroutine[Any, Any, None]]
+Fire = tuple[JobSpec, datetime]
+StartMany = Callable[[list[Fire]], Coroutine[Any, Any, None]]
 
 _POLL = 0.5
 """How often a waiting fire re-counts running executions (runs on other replicas end without telling us)."""
@@ -51,6 +53,9 @@ class OverlapGate:
         self._options = options
         self._cancel_local = cancel_local
         self._locks: dict[str, asyncio.Lock] = {}
+        """Per job, made at its first fire admitted alone (a burst's fires need none: see ``_admitting``)."""
+        self._admitting: dict[str, asyncio.Future[None]] = {}
+        """Jobs whose fire :meth:`fire_many` is admitting → done when it is (a fire of theirs admitted alone waits)."""
         self._ended: dict[str, asyncio.Event] = {}
         self._queued: set[str] = set()
         self._replacing: dict[str, datetime] = {}
@@ -72,11 +77,52 @@ class OverlapGate:
         if event is not None:
             event.set()
 
+    def idle(self, job_id: str) -> bool:
+        """Whether no fire of the job is being admitted or waiting in this process (:meth:`fire_many` takes only
+        such fires)."""
+        lock = self._locks.get(job_id)
+        return (
+            (lock is None or not lock.locked())
+            and job_id not in self._admitting
+            and job_id not in self._queued
+            and job_id not in self._replacing
+        )
+
+    async def fire_many(self, fires: list[Fire], *, start_many: StartMany, one_by_one: Callable[[Fire], None]) -> None:
+        """Decide about fires of distinct, :meth:`idle` jobs at once (a burst of fires due at one instant). The jobs
+        are marked as being admitted (a fire of theirs arriving meanwhile waits, as it would for their lock); then
+        one running count, and ``await start_many(admitted)`` for those below their limit. The others — they would
+        be skipped, queued or replace a run — go to ``one_by_one`` (which passes them to :meth:`fire`) once the
+        batch is admitted."""
+        done = asyncio.get_running_loop().create_future()
+        for spec, _ in fires:
+            assert self.idle(spec.id), "fire_many takes idle jobs only"
+            self._admitting[spec.id] = done
+        over: list[Fire] = []
+        try:
+            counts = await self._store.count_running()
+            admitted: list[Fire] = []
+            for fire in fires:
+                spec = fire[0]
+                limit = spec.max_instances if spec.overlap_policy is OverlapPolicy.ALLOW else 1
+                (admitted if counts.get(spec.id, 0) < limit else over).append(fire)
+            if admitted:
+                await start_many(admitted)
+        finally:
+            for spec, _ in fires:
+                if self._admitting.get(spec.id) is done:
+                    del self._admitting[spec.id]
+            done.set_result(None)
+        for fire in over:
+            one_by_one(fire)
+
     async def fire(self, spec: JobSpec, fire_time: datetime, *, start: Start, skip: Skip) -> None:
         """Decide about one fire: ``await start()`` (under the job's admission lock, so the count and the claim
         are one step in this process) or ``await skip(reason)``."""
         policy = spec.overlap_policy
         limit = spec.max_instances if policy is OverlapPolicy.ALLOW else 1
+        while (admitting := self._admitting.get(spec.id)) is not None:
+            await asyncio.shield(admitting)  # a burst is admitting a fire of this job: count after its claim
         lock = self._locks.setdefault(spec.id, asyncio.Lock())
         async with lock:
             running = await self._running(spec.id)

@@ -38,6 +38,7 @@ class Parameters:
     def __init__(self, function: Callable[..., Any], *, skip: set[str]) -> None:
         self._model: type[BaseModel] | None = None
         self._schema: dict[str, Any] | None = None
+        self._none = False
         try:
             signature = inspect.signature(function, eval_str=True)
         except (NameError, TypeError, SyntaxError, ValueError):
@@ -60,6 +61,12 @@ class Parameters:
                 hint = Any
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[name] = (hint, default)
+        if not fields and extra == "forbid":
+            # No parameters at all (the common case): the schema and the check need no model class, which would
+            # be the largest object a registered job keeps.
+            self._schema = {"additionalProperties": False, "properties": {}, "type": "object"}
+            self._none = True
+            return
         try:
             model = create_model(
                 f"{getattr(function, '__name__', 'job')}_parameters",
@@ -83,6 +90,8 @@ class Parameters:
 
         :raises KwargsInvalid: a parameter is missing, unknown, or of the wrong type
         """
+        if self._none and kwargs:
+            raise KwargsInvalid(job_id, [(name, "unknown parameter") for name in kwargs])
         if self._model is None:
             return
         try:

@@ -5,30 +5,30 @@ every local run's record fresh (heartbeats, coalesced progress, log lines, cance
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import enum
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
-from jobdeck.engine.context import JobCancelled, JobContext, ProgressBoard, bind_context
-from jobdeck.engine.kinds import JobCall, JobFailure, JobInvoker
+from jobdeck.engine.context import JobContext, ProgressBoard, bind_context
+from jobdeck.engine.kinds import JobCall, JobInvoker
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import (
     MAX_RETURN_VALUE_BYTES,
     describe_error,
     format_duration,
     format_seconds,
-    format_traceback,
     merged_kwargs,
     render_return_value,
 )
 from jobdeck.engine.retries import retry_at
-from jobdeck.models import Execution, ExecutionStatus, JobSpec, ProgressUpdate
+from jobdeck.engine.runs import Run, Stop, run_outcome
+from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobSpec, ProgressUpdate
 from jobdeck.store.base import Store
 
 __all__ = [
@@ -51,30 +51,6 @@ _CLOSE_ATTEMPTS = 3
 _CLOSE_RETRY_DELAY = 0.5
 
 
-class _Stop(enum.Enum):
-    ESCALATED = "escalated"
-    """The cancel grace ran out and the engine cancelled the job's task."""
-    SHUTDOWN = "shutdown"
-    """The engine is shutting down and stopped the job."""
-
-
-@dataclass(eq=False, kw_only=True)
-class _Run:
-    spec: JobSpec
-    execution: Execution
-    ctx: JobContext
-    interruptible: bool
-    job_task: asyncio.Task[Any]
-    abandon: asyncio.Future[None]
-    """Set when jobdeck stops waiting for a job that ignores the cancellation of its task."""
-    life_task: asyncio.Task[None] | None = None
-    timers: list[asyncio.TimerHandle] = field(default_factory=list)
-    escalation: asyncio.TimerHandle | None = None
-    stop: _Stop | None = None
-    timed_out: bool = False
-    cancel_reason: str | None = None
-
-
 class Runner:
     """Runs executions in this process and keeps their records up to date.
 
@@ -91,7 +67,11 @@ class Runner:
         self._options = options
         self._on_closed = on_closed
         self._board = ProgressBoard(max_log_lines=options.log_max_lines, max_log_bytes=options.log_max_bytes)
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, Run] = {}
+        self._ending: list[Run] = []
+        self._closer: asyncio.Task[None] | None = None
+        self._forgotten = asyncio.Event()
+        """Set whenever a run is forgotten (shutdown waits on it)."""
         self._threads: Executor | None = None
         self._accepting = False
         self._flush_lock = asyncio.Lock()
@@ -138,6 +118,32 @@ class Runner:
         self._start(spec, invoker, execution, self._threads)
         return True
 
+    async def launch_many(self, launches: list[tuple[JobSpec, JobInvoker, Execution]]) -> None:
+        """:meth:`launch` for several runs, claimed together. A run whose claim could not be written is logged
+        and dropped (its fire is lost, as a single launch's would be); the others start."""
+        results = await self._store.insert_executions([execution for _, _, execution in launches])
+        for (spec, invoker, execution), written in zip(launches, results, strict=True):
+            if isinstance(written, Exception):
+                self._log.error(
+                    "jobdeck: could not claim the fire %s of job %s; it is lost",
+                    execution.scheduled_time.isoformat(),
+                    execution.job_id,
+                    exc_info=written,
+                )
+            elif written and (not self._accepting or self._threads is None):
+                try:
+                    await self._store.close_execution(
+                        execution.id,
+                        status=ExecutionStatus.CANCELLED,
+                        finished_at=self._clock.now(),
+                        error_message="jobdeck was shutting down; the run did not start",
+                    )
+                except Exception:
+                    self._log.exception("jobdeck: could not close %s; leaving it to the sweep", execution.id)
+            elif written:
+                assert self._threads is not None
+                self._start(spec, invoker, execution, self._threads)
+
     def _start(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
         ctx = JobContext(
             execution_id=execution.id,
@@ -154,122 +160,118 @@ class Runner:
         context = contextvars.copy_context()
         context.run(bind_context, ctx)
         call = JobCall(ctx=ctx, kwargs=execution.kwargs, threads=threads)
-        job_task = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        job_task = loop.create_task(
             invoker.invoke(call), name=f"jobdeck:{execution.job_id}:{execution.id}", context=context
         )
-        # A job abandoned after ignoring cancellation may still end later: nobody awaits it, so consume its outcome.
-        job_task.add_done_callback(lambda task: task.cancelled() or task.exception())
-        loop = asyncio.get_running_loop()
-        run = _Run(
-            spec=spec,
-            execution=execution,
-            ctx=ctx,
-            interruptible=invoker.interruptible,
-            job_task=job_task,
-            abandon=loop.create_future(),
-        )
+        run = Run(spec=spec, execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
         self._runs[execution.id] = run
         if spec.timeout is not None:
-            run.timers.append(loop.call_later(spec.timeout, self._time_out, run))
-        run.life_task = loop.create_task(self._life(run), name=f"jobdeck-life:{execution.id}")
+            run.timers = [loop.call_later(spec.timeout, self._time_out, run)]
+        # No task of its own waits for the job: its end is a callback, and closing is batched (see _close_ended).
+        job_task.add_done_callback(functools.partial(self._job_done, run))
 
-    async def _life(self, run: _Run) -> None:
-        execution_id = run.execution.id
+    def _job_done(self, run: Run, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled():
+            task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
+        self._end(run)
+
+    def _end(self, run: Run) -> None:
+        if run.ended or run.over:
+            return
+        run.ended = True
+        self._ending.append(run)
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+
+    async def _close_ended(self) -> None:
+        # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
-            # asyncio.wait, not await: cancelling this task (hard shutdown) must not cancel the job's task.
-            await asyncio.wait({run.job_task, run.abandon}, return_when=asyncio.FIRST_COMPLETED)
-            status, fields = self._outcome(run)
-            try:
-                await self._flush(execution_id)
-            except Exception:
-                self._log.exception("jobdeck: could not store the final progress of execution %s", execution_id)
-            retry = None if run.stop is _Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, self._clock.now())
-            if retry is not None:
-                fields["retry_at"] = retry
-            if await self._close(execution_id, status, fields) and self._on_closed is not None:
-                self._on_closed(run.spec, run.execution, status, retry)
+            while self._ending:
+                await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
+                runs, self._ending = self._ending, []
+                await self._close_runs(runs)
         finally:
-            for timer in [*run.timers, run.escalation]:
-                if timer is not None:
-                    timer.cancel()
-            self._runs.pop(execution_id, None)
-            self._board.forget(execution_id)
+            self._closer = None
 
-    async def _close(self, execution_id: str, status: ExecutionStatus, fields: dict[str, Any]) -> bool:
-        # A few tries ride out a short store outage; the run stays local (and heartbeating) meanwhile. After
-        # that the record is left running and, its heartbeats gone, the zombie sweep closes it.
+    async def _close_runs(self, runs: list[Run]) -> None:
+        try:
+            now = self._clock.now()
+            outcomes = []
+            for run in runs:
+                status, fields = run_outcome(run, cancel_grace=self._options.cancel_grace)
+                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, now)
+                outcomes.append((run, status, fields, retry))
+            try:
+                # The last progress and log lines of these runs land before their records turn terminal.
+                await self._flush(None)
+            except Exception:
+                self._log.exception("jobdeck: could not store the final progress of %d execution(s)", len(runs))
+            finished_at = self._clock.now()
+            closes = [
+                ExecutionClose(
+                    execution_id=run.execution.id, status=status, finished_at=finished_at, retry_at=retry, **fields
+                )
+                for run, status, fields, retry in outcomes
+            ]
+            closed = await self._close(closes)
+            for (run, status, _, retry), ok in zip(outcomes, closed, strict=True):
+                if ok and self._on_closed is not None:
+                    try:
+                        self._on_closed(run.spec, run.execution, status, retry)
+                    except Exception:
+                        self._log.exception("jobdeck: after closing execution %s", run.execution.id)
+        finally:
+            for run in runs:
+                self._forget(run)
+
+    def _forget(self, run: Run) -> None:
+        if run.over:
+            return
+        run.over = True
+        for timer in [*(run.timers or ()), run.escalation]:
+            if timer is not None:
+                timer.cancel()
+        execution_id = run.execution.id
+        if self._runs.get(execution_id) is run:
+            del self._runs[execution_id]
+        self._board.forget(execution_id)
+        self._forgotten.set()
+
+    async def _close(self, closes: list[ExecutionClose]) -> list[bool]:
+        # A few tries ride out a short store outage; the runs stay local (and heartbeating) meanwhile. After that a
+        # record is left running and, its heartbeats gone, the zombie sweep closes it.
+        results = [False] * len(closes)
+        todo = list(range(len(closes)))
         for attempt in range(_CLOSE_ATTEMPTS):
             try:
-                closed = await self._store.close_execution(
-                    execution_id, status=status, finished_at=self._clock.now(), **fields
-                )
-            except Exception:
-                if attempt == _CLOSE_ATTEMPTS - 1:
-                    self._log.exception("jobdeck: could not close execution %s; leaving it to the sweep", execution_id)
-                    return False
-                self._log.warning("jobdeck: closing execution %s failed; retrying", execution_id, exc_info=True)
-                await asyncio.sleep(_CLOSE_RETRY_DELAY * (attempt + 1))
-            else:
-                if not closed:
-                    self._log.info("jobdeck: execution %s was closed elsewhere first; kept that outcome", execution_id)
-                return closed
-        return False
-
-    def _outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
-        status, fields = self._raw_outcome(run)
-        if run.timed_out and run.stop is not _Stop.SHUTDOWN:
-            assert run.spec.timeout is not None
-            message = f"timed out after {format_duration(run.spec.timeout)}"
-            if status is ExecutionStatus.SUCCESS:
-                message += " (the job returned later, on its own)"
-            elif status is ExecutionStatus.FAILED:
-                message += f"; then {fields.get('error_message')}"
-            return ExecutionStatus.FAILED, {"error_message": message, "traceback": fields.get("traceback")}
-        return status, fields
-
-    def _raw_outcome(self, run: _Run) -> tuple[ExecutionStatus, dict[str, Any]]:
-        task = run.job_task
-        if not task.done():
-            grace = format_seconds(self._options.cancel_grace)
-            return ExecutionStatus.CANCELLED, {
-                "error_message": f"cancelled: the job ignored the cancellation of its task for cancel_grace={grace} s; "
-                "jobdeck stopped waiting for it"
-            }
-        if task.cancelled():
-            if run.stop is _Stop.SHUTDOWN:
-                if run.interruptible:
-                    return ExecutionStatus.CANCELLED, {"error_message": "cancelled at shutdown"}
-                return ExecutionStatus.FAILED, {"error_message": "jobdeck shut down before the run finished"}
-            if run.stop is _Stop.ESCALATED:
-                grace = format_seconds(self._options.cancel_grace)
-                return ExecutionStatus.CANCELLED, {
-                    "error_message": f"cancelled{self._why(run)}: the job did not stop within cancel_grace={grace} s "
-                    "of the request, so it was stopped (task cancelled; a command's process group killed)"
-                }
-            return ExecutionStatus.CANCELLED, {"error_message": "the job's task was cancelled"}
-        error = task.exception()
-        if error is None:
-            return ExecutionStatus.SUCCESS, {"return_value": render_return_value(task.result())}
-        if isinstance(error, JobCancelled):
-            if run.stop is _Stop.SHUTDOWN:
-                message = "cancelled at shutdown"
-            elif run.ctx.cancel_requested:
-                message = f"cancelled on request{self._why(run)}"
-                if str(error) != JobCancelled().args[0]:
-                    message += f": {error}"
-            else:
-                message = f"cancelled by the job: {error}"
-            return ExecutionStatus.CANCELLED, {"error_message": message}
-        if isinstance(error, JobFailure):
-            return ExecutionStatus.FAILED, {"error_message": str(error), "traceback": error.detail}
-        return ExecutionStatus.FAILED, {
-            "error_message": describe_error(error),
-            "traceback": format_traceback(error),
-        }
-
-    @staticmethod
-    def _why(run: _Run) -> str:
-        return f" ({run.cancel_reason})" if run.cancel_reason else ""
+                answers: list[bool | Exception] = await self._store.close_executions([closes[i] for i in todo])
+            except Exception as exc:
+                answers = [exc] * len(todo)
+            failed: list[tuple[int, Exception]] = []
+            for i, answer in zip(todo, answers, strict=True):
+                if isinstance(answer, Exception):
+                    failed.append((i, answer))
+                    continue
+                results[i] = answer
+                if not answer:
+                    self._log.info(
+                        "jobdeck: execution %s was closed elsewhere first; kept that outcome", closes[i].execution_id
+                    )
+            if not failed:
+                break
+            todo = [i for i, _ in failed]
+            if attempt == _CLOSE_ATTEMPTS - 1:
+                for i, error in failed:
+                    self._log.error(
+                        "jobdeck: could not close execution %s; leaving it to the sweep",
+                        closes[i].execution_id,
+                        exc_info=error,
+                    )
+                break
+            self._log.warning("jobdeck: closing %d execution(s) failed; retrying", len(todo), exc_info=failed[0][1])
+            await asyncio.sleep(_CLOSE_RETRY_DELAY * (attempt + 1))
+        return results
 
     # -- cancel ----------------------------------------------------------------------------------------------
 
@@ -291,7 +293,7 @@ class Runner:
             run.escalation = asyncio.get_running_loop().call_later(self._options.cancel_grace, self._escalate, run)
         return True
 
-    def _time_out(self, run: _Run) -> None:
+    def _time_out(self, run: Run) -> None:
         if run.job_task.done():
             return
         assert run.spec.timeout is not None
@@ -299,7 +301,7 @@ class Runner:
         run.ctx.log(f"[jobdeck] timed out after {format_duration(run.spec.timeout)}: stopping the run", "error")
         self.request_cancel(run.execution.id, reason=f"timeout {format_duration(run.spec.timeout)}")
 
-    def _escalate(self, run: _Run) -> None:
+    def _escalate(self, run: Run) -> None:
         if run.job_task.done():
             return
         if not run.interruptible:
@@ -310,15 +312,15 @@ class Runner:
             )
             return
         if run.stop is None:
-            run.stop = _Stop.ESCALATED
+            run.stop = Stop.ESCALATED
         run.job_task.cancel()
         # A job that swallows CancelledError gets one more grace, then its record is closed without it.
-        run.timers.append(asyncio.get_running_loop().call_later(self._options.cancel_grace, self._give_up, run))
+        give_up = asyncio.get_running_loop().call_later(self._options.cancel_grace, self._give_up, run)
+        run.timers = [*(run.timers or ()), give_up]
 
-    @staticmethod
-    def _give_up(run: _Run) -> None:
-        if not run.job_task.done() and not run.abandon.done():
-            run.abandon.set_result(None)
+    def _give_up(self, run: Run) -> None:
+        if not run.job_task.done():
+            self._end(run)
 
     # -- pulse: progress, logs, heartbeats -------------------------------------------------------------------
 
@@ -400,33 +402,43 @@ class Runner:
         self._accepting = False
         runs = list(self._runs.values())
         if runs:
-            await asyncio.wait(_lives(runs), timeout=self._options.shutdown_grace)
+            await self._wait_over(runs, self._options.shutdown_grace)
         runs = list(self._runs.values())
         if not runs:
             return
         for run in runs:
-            run.stop = _Stop.SHUTDOWN
+            run.stop = Stop.SHUTDOWN
             run.ctx.request_cancel()
             if run.interruptible:
                 run.job_task.cancel()
         threaded = [run for run in runs if not run.interruptible]
         if threaded:
-            await asyncio.wait(_lives(threaded), timeout=self._options.cancel_grace)
+            await self._wait_over(threaded, self._options.cancel_grace)
         for run in runs:
             if not run.interruptible and not run.job_task.done():
                 run.job_task.cancel()  # stops waiting for the thread; the thread itself runs on, unobserved
-        _, stuck = await asyncio.wait(_lives(runs), timeout=max(self._options.cancel_grace, 1.0))
+        stuck = await self._wait_over(runs, max(self._options.cancel_grace, 1.0))
         if stuck:
-            # Async jobs that swallow CancelledError: close their records anyway, then stop waiting for them.
-            stuck_ids = [run.execution.id for run in runs if run.life_task in stuck]
-            for task in stuck:
-                task.cancel()
+            # Async jobs that swallow CancelledError (or closes the store would not take): close their records
+            # anyway, then stop waiting for them.
+            if self._closer is not None and any(run.ended for run in stuck):
+                self._closer.cancel()
+            for run in stuck:
+                self._forget(run)
             await self._store.fail_executions(
-                stuck_ids,
+                [run.execution.id for run in stuck],
                 finished_at=self._clock.now(),
                 message="jobdeck shut down before the run finished (the job ignored cancellation)",
             )
 
-
-def _lives(runs: list[_Run]) -> set[asyncio.Task[None]]:
-    return {run.life_task for run in runs if run.life_task is not None}
+    async def _wait_over(self, runs: list[Run], timeout: float) -> list[Run]:  # noqa: ASYNC109
+        """Wait until the runner is done with ``runs`` or ``timeout`` passed; the runs it is not done with."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = [run for run in runs if not run.over]
+            if not left or loop.time() >= deadline:
+                return left
+            self._forgotten.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._forgotten.wait(), deadline - loop.time())

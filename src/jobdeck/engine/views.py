@@ -35,7 +35,7 @@ class JobView:
         return self.spec.overlap_policy
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Entry:
     spec: JobSpec
     invoker: JobInvoker

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,6 +20,8 @@ from jobdeck.store import _engine
 from jobdeck.store._writer import GroupCommit
 
 __all__ = ["SqlBase", "page_total"]
+
+T = TypeVar("T")
 
 
 def page_total(offset: int, limit: int, found: int) -> int | None:
@@ -34,7 +39,12 @@ class SqlBase:
         self._migrated = False
         self._closed = False
         self._open_lock = asyncio.Lock()
-        self._writes = GroupCommit(self._tx, self._dialect)
+        self._held: tuple[AsyncConnection, Any] | None = None
+        """SQLite: the connection (and its aiosqlite connection) :meth:`_in_driver_thread` uses."""
+        self._held_lock = asyncio.Lock()
+        self._writes = GroupCommit(
+            self._tx, self._dialect, in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None
+        )
         """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
 
     def __repr__(self) -> str:
@@ -70,6 +80,59 @@ class SqlBase:
         finally:
             await conn.close()
 
+    async def _in_driver_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite: run ``work(connection)`` on a pooled connection in one call on the driver's thread.
+
+        Every statement through SQLAlchemy and aiosqlite is several hops to that thread and back (cursor, execute,
+        fetch, close), each waiting for the GIL while the event loop is busy; a write batch done this way pays for
+        one. ``work`` manages its own transaction (the connection is in autocommit mode: see ``_engine``). Failures
+        to reach the database come out as StoreUnavailable, as from :meth:`_tx`."""
+        if self._closed:
+            raise StoreUnavailable("The store is closed")
+        if self._engine is None:
+            raise RuntimeError("SqlStore.open() must be awaited before the store is used")
+        if _engine.is_memory(self._url):
+            # The one connection of an in-memory database cannot be held: borrow it for this call.
+            try:
+                conn = await self._engine.connect()
+            except Exception as exc:
+                raise _engine.unreachable(exc, self._url) from exc
+            try:
+                return await self._run_on((await conn.get_raw_connection()).driver_connection, work)
+            finally:
+                await conn.close()
+        held = self._held
+        if held is None:
+            # One connection is held for these calls: checking one out and returning it (which rolls back) would be
+            # two more hops. The driver runs one call at a time, so a call's transaction never interleaves another.
+            async with self._held_lock:
+                held = self._held
+                if held is None:
+                    try:
+                        conn = await self._engine.connect()
+                    except Exception as exc:
+                        raise _engine.unreachable(exc, self._url) from exc
+                    held = self._held = (conn, (await conn.get_raw_connection()).driver_connection)
+        try:
+            return await self._run_on(held[1], work)
+        except StoreUnavailable:
+            if self._held is held:
+                self._held = None
+                with contextlib.suppress(Exception):
+                    await held[0].close()
+            raise
+
+    async def _run_on(self, driver: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the thread of ``driver`` (an aiosqlite connection)."""
+        try:
+            result: T = await driver._execute(work, driver._conn)
+            return result
+        except sqlite3.Error as exc:
+            error = _engine.unavailable(sa_exc.DBAPIError.instance(None, None, exc, sqlite3.Error), self._url)
+            if error is None:
+                raise
+            raise error from exc
+
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """The dialect's INSERT, which has ON CONFLICT (DO NOTHING / DO UPDATE)."""
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
@@ -97,6 +160,10 @@ class SqlBase:
             with contextlib.suppress(Exception):  # each write reports its own failure to its caller
                 await self._writes.drain()
         self._closed = True
+        if self._held is not None:
+            held, self._held = self._held, None
+            with contextlib.suppress(Exception):
+                await held[0].close()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 
@@ -22,17 +25,32 @@ class RuntimeStore(JobsStore):
     # -- fire marks ----------------------------------------------------------------------------------------------
 
     async def record_fire(self, job_id: str, fire_time: datetime) -> None:
+        # Every fire writes this: group-committed, the fires of a batch in one executemany (keeping the latest time
+        # whatever the order, it may run before the batch's claims). A transaction per fire would queue for SQLite's
+        # write lock behind the writer's batches, and a burst of fires would time out on it.
+        await self._writes.merge(
+            "record_fire", self._fire_mark, {"job_id": job_id, "last_fire_time": fire_time}, key=job_id
+        )
+
+    async def record_fires(self, fires: Sequence[tuple[str, datetime]]) -> None:
+        # The latest fire of each job only: the mark keeps the latest anyway.
+        latest: dict[str, datetime] = {}
+        for job_id, fire_time in fires:
+            if job_id not in latest or fire_time > latest[job_id]:
+                latest[job_id] = fire_time
+        marks = [(job_id, {"job_id": job_id, "last_fire_time": fire_time}) for job_id, fire_time in latest.items()]
+        await self._writes.merge_many("record_fire", self._fire_mark, marks)
+
+    @functools.cached_property
+    def _fire_mark(self) -> Any:
+        # Built once: constructing the upsert (its ``excluded`` alias copies every column) costs more than running it.
         ins = self._insert(jobs_state)
         last = jobs_state.c.last_fire_time
-        stmt = ins.on_conflict_do_update(
+        return ins.on_conflict_do_update(
             index_elements=[jobs_state.c.job_id],
             set_={"last_fire_time": ins.excluded.last_fire_time},
             where=or_(last.is_(None), last < ins.excluded.last_fire_time),
         )
-        # Every fire writes this: group-committed, the fires of a batch in one executemany (keeping the latest time
-        # whatever the order, it may run before the batch's claims). A transaction per fire would queue for SQLite's
-        # write lock behind the writer's batches, and a burst of fires would time out on it.
-        await self._writes.merge("record_fire", stmt, {"job_id": job_id, "last_fire_time": fire_time}, key=job_id)
 
     # -- retries -------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
+from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
 __all__ = ["GroupCommit", "SharedRead", "duration_between"]
@@ -42,6 +44,7 @@ CHUNK = 500
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
+InDriverThread = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
 def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElement[float]:
@@ -69,19 +72,24 @@ class _Write:
     statement: Any = None
     """``merge``: the statement executed (many at once) with ``values`` as parameters."""
     group: str = ""
+    rows: list[tuple[str, dict[str, Any]]] | None = None
+    """``merge`` of several ``(key, params)`` at once (instead of ``key`` / ``values``)."""
 
 
 class GroupCommit:
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
-    def __init__(self, tx: TxFactory, dialect: str) -> None:
+    def __init__(self, tx: TxFactory, dialect: str, *, in_driver_thread: InDriverThread | None = None) -> None:
         self._tx = tx
         self._dialect = dialect
+        # SQLite: batches of claims, closes and fire marks run in one call on the driver's thread (see _raw).
+        self._in_driver_thread = in_driver_thread
         self._queue: list[_Write] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._raw = RawSqlite() if in_driver_thread is not None else None
         self._log = logging.getLogger(__name__)
 
     # -- submitting ------------------------------------------------------------------------------------------
@@ -90,10 +98,25 @@ class GroupCommit:
         """Insert an executions row unless its claim key is taken; True when written."""
         return bool(await self._submit(_Write("insert", self._new_future(), values=values, key=values["id"])))
 
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> list[bool | Exception]:
+        """:meth:`insert` for several rows, queued together: for each, True / False, or the exception of its write."""
+        writes = [_Write("insert", self._new_future(), values=values, key=values["id"]) for values in rows]
+        await self._submit_many(writes)
+        return [_outcome(write.future) for write in writes]
+
     async def close(self, execution_id: str, values: dict[str, Any]) -> bool:
         """Set ``values`` (must include ``finished_at``; ``duration`` is computed) on a running execution; False,
         changing nothing, when it is not running or does not exist."""
         return bool(await self._submit(_Write("close", self._new_future(), values=values, key=execution_id)))
+
+    async def close_many(self, closes: Sequence[tuple[str, dict[str, Any]]]) -> list[bool | Exception]:
+        """:meth:`close` for several ``(execution_id, values)``, queued together: for each, True / False, or the
+        exception of its write."""
+        writes = [
+            _Write("close", self._new_future(), values=values, key=execution_id) for execution_id, values in closes
+        ]
+        await self._submit_many(writes)
+        return [_outcome(write.future) for write in writes]
 
     async def merge(self, group: str, statement: Any, params: dict[str, Any], *, key: str) -> None:
         """Execute ``statement`` with ``params`` in the next batch, together with the other merges of the same
@@ -103,6 +126,12 @@ class GroupCommit:
         order."""
         write = _Write("merge", self._new_future(), values=params, key=key, statement=statement, group=group)
         await self._submit(write)
+
+    async def merge_many(self, group: str, statement: Any, params: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`merge` for several ``(key, params)`` in one write (committed, or failing, together)."""
+        if params:
+            write = _Write("merge", self._new_future(), statement=statement, group=group, rows=list(params))
+            await self._submit(write)
 
     async def run(self, work: Work) -> Any:
         """Run ``work(conn)`` inside the next batch's transaction; its result once committed."""
@@ -123,6 +152,27 @@ class GroupCommit:
         if self._task is None:
             self._task = loop.create_task(self._pump(), name="jobdeck-store-writer")
         return await write.future
+
+    async def _submit_many(self, writes: Sequence[_Write]) -> None:
+        """Queue ``writes`` in one step (one wake-up of the writer for all) and wait until each is answered."""
+        if not writes:
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed() or (self._task is not None and self._task.done()):
+            self._loop, self._task, self._wakeup = loop, None, asyncio.Event()
+        if loop is not self._loop:
+            for write in writes:
+                try:
+                    write.future.set_result(await self._alone(write))
+                except Exception as exc:
+                    _fail(write, exc)
+            return
+        assert self._wakeup is not None
+        self._queue.extend(writes)
+        self._wakeup.set()
+        if self._task is None:
+            self._task = loop.create_task(self._pump(), name="jobdeck-store-writer")
+        await asyncio.wait([write.future for write in writes])
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
@@ -152,8 +202,7 @@ class GroupCommit:
 
     async def _commit(self, batch: list[_Write]) -> None:
         try:
-            async with self._tx(write=True) as conn:
-                results = await self._apply(conn, batch)
+            results = await self._transaction(batch)
         except StoreUnavailable as exc:
             for write in batch:
                 _fail(write, exc)
@@ -176,8 +225,7 @@ class GroupCommit:
 
     async def _one(self, write: _Write) -> None:
         try:
-            async with self._tx(write=True) as conn:
-                (result,) = await self._apply(conn, [write])
+            (result,) = await self._transaction([write])
         except Exception as exc:
             _fail(write, exc)
         else:
@@ -185,9 +233,15 @@ class GroupCommit:
                 write.future.set_result(result)
 
     async def _alone(self, write: _Write) -> Any:
-        async with self._tx(write=True) as conn:
-            (result,) = await self._apply(conn, [write])
+        (result,) = await self._transaction([write])
         return result
+
+    async def _transaction(self, batch: list[_Write]) -> list[Any]:
+        """Apply ``batch`` in one transaction; each write's result, in order."""
+        if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
+            return await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+        async with self._tx(write=True) as conn:
+            return await self._apply(conn, batch)
 
     # -- applying a batch in one transaction -----------------------------------------------------------------
 
@@ -203,16 +257,7 @@ class GroupCommit:
         for write in merges:
             groups.setdefault(write.group, []).append(write)
         for writes in groups.values():
-            # Layers in which every key appears once: same-key writes keep their order.
-            layers: list[list[dict[str, Any]]] = []
-            seen: dict[str, int] = {}
-            for write in writes:
-                depth = seen.get(write.key, 0)
-                seen[write.key] = depth + 1
-                if depth == len(layers):
-                    layers.append([])
-                layers[depth].append(write.values)
-            for layer in layers:
+            for layer in merge_layers(writes):
                 await conn.execute(writes[0].statement, layer)
 
     async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
@@ -270,11 +315,14 @@ class GroupCommit:
                 {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
             )
         for keys, params in groups.items():
-            values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
-            values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
-            stmt = update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
-            await conn.execute(stmt, params)
+            await conn.execute(self._close_statement(keys), params)
         return results
+
+    def _close_statement(self, keys: tuple[str, ...]) -> Any:
+        c = executions.c
+        values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
+        values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
+        return update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
 
 
 class SharedRead:
@@ -325,6 +373,15 @@ def _fail(write: _Write, exc: BaseException) -> None:
     if not write.future.done():
         write.future.set_exception(exc)
         write.future.exception()
+
+
+def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
+    error = future.exception()
+    if error is None:
+        return bool(future.result())
+    if isinstance(error, Exception):
+        return error
+    raise error
 
 
 def _claim_key(write: _Write) -> tuple[str, str, int]:

@@ -15,6 +15,7 @@ from jobdeck.models import (
     AuditEntry,
     AuditQuery,
     Execution,
+    ExecutionClose,
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
@@ -53,6 +54,12 @@ class Store(Protocol):
         and False is returned (that replica lost the claim). Manual runs never conflict. Returns True when
         the record was written.
         """
+        ...
+
+    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
+        """:meth:`insert_execution` for several records at once (committed together where the store can), each
+        claimed on its own: for each record, in order, True when written, False when its claim key was taken, or
+        the exception that kept it from being written (the others are not affected by it)."""
         ...
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -113,6 +120,12 @@ class Store(Protocol):
         Returns False, and changes nothing, when the execution is not running any more (a terminal record
         never changes again) or does not exist.
         """
+        ...
+
+    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
+        """:meth:`close_execution` for several records at once (committed together where the store can): for each,
+        in order, whether it was closed, or the exception that kept it from being closed (the others are not
+        affected by it)."""
         ...
 
     async def pending_retries(self) -> list[Execution]:
@@ -189,6 +202,10 @@ class Store(Protocol):
     async def record_fire(self, job_id: str, fire_time: datetime) -> None:
         """Remember ``fire_time`` as the job's ``last_fire_time`` unless a later one is stored already (creating
         the state row when needed; ``updated_at`` / ``updated_by`` are left alone)."""
+
+    async def record_fires(self, fires: Sequence[tuple[str, datetime]]) -> None:
+        """:meth:`record_fire` for several ``(job_id, fire_time)`` at once (committed together where the store
+        can)."""
 
     async def set_schedule_override(self, job_id: str, expression: str | None, *, at: datetime, actor: str) -> None:
         """Persist (or, with None, remove) the operator's schedule override of a job."""

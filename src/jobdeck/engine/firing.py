@@ -1,0 +1,235 @@
+"""The engine's scheduled fires: from the timer's hand-over to the claim — in bursts (every fire due at one instant
+admitted together) or one by one (jitter, overlap waits, catch-up) — and the records of fires that do not run
+(missed, skipped).
+
+:class:`Firing` is a part of :class:`~jobdeck.engine.core.Engine` (its base): the state it uses is the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from typing import Any
+
+from jobdeck.clock import Clock
+from jobdeck.engine.catchup import plan_catch_up
+from jobdeck.engine.kinds import JobInvoker
+from jobdeck.engine.options import EngineOptions
+from jobdeck.engine.outcome import format_seconds
+from jobdeck.engine.overlap import OverlapGate
+from jobdeck.engine.records import new_execution
+from jobdeck.engine.runner import Runner
+from jobdeck.engine.views import Entry
+from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
+from jobdeck.store.base import Store
+
+__all__ = ["Firing"]
+
+_LAUNCH_CHUNK = 1000
+"""Fires of a burst made into records and claimed per task (see ``_start_many``)."""
+
+
+class Firing:
+    _store: Store
+    _clock: Clock
+    _options: EngineOptions
+    _entries: dict[str, Entry]
+    _gate: OverlapGate
+    _runner: Runner
+    _fires: set[asyncio.Task[None]]
+    _jittering: set[asyncio.Task[None]]
+    _due: list[tuple[str, datetime]]
+    _log: logging.Logger
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def _new_execution(self, spec: JobSpec, now: datetime, **fields: Any) -> Execution:
+        return new_execution(spec, now, host=self._options.host, pid=self._options.pid, **fields)
+
+    # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
+
+    def _on_fire(self, job_id: str, fire_time: datetime) -> None:
+        # The timer hands over every fire due at one instant in one pass: they are dealt with together, in one task
+        # after that pass (one fire-mark write, one running count and one claim write for all of them).
+        self._due.append((job_id, fire_time))
+        if len(self._due) == 1:
+            asyncio.get_running_loop().call_soon(self._dispatch_due)
+
+    def _dispatch_due(self) -> None:
+        due, self._due = self._due, []
+        if due:
+            self._spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
+
+    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+        self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._fires.add(task)
+        task.add_done_callback(self._fire_done)
+
+    def _fire_done(self, task: asyncio.Task[None]) -> None:
+        self._fires.discard(task)
+        self._jittering.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The fire is lost (typically the store is down); there is no record to write it to.
+            self._log.error("jobdeck: %s failed", task.get_name(), exc_info=error)
+
+    async def _fire_many(self, due: list[tuple[str, datetime]]) -> None:
+        fires = [(entry, fire_time) for job_id, fire_time in due if (entry := self._entries.get(job_id)) is not None]
+        if not fires:
+            return
+        marks: list[asyncio.Future[None]] = []
+
+        def send_marks() -> None:
+            # Once: with the burst's claims (or at the end, when none were made together). Queued in the same turn
+            # of the loop, marks and claims commit in one transaction, and the burst waits for one commit, not two.
+            # (Were a mark ever committed after its claim, only a crash in between would show it: catch-up would
+            # fire again, and find the fire's claim taken.)
+            if not marks:
+                marks.append(asyncio.ensure_future(self._store.record_fires([(e.spec.id, t) for e, t in fires])))
+
+        try:
+            await self._admit_many(fires, send_marks)
+        finally:
+            send_marks()
+            await marks[0]
+
+    async def _admit_many(self, fires: list[tuple[Entry, datetime]], send_marks: Callable[[], None]) -> None:
+        if not self.running:
+            return
+        together: list[tuple[JobSpec, datetime]] = []
+        invokers: dict[str, JobInvoker] = {}
+        for entry, fire_time in fires:
+            spec = entry.spec
+            if spec.jitter or spec.id in invokers or not self._gate.idle(spec.id):
+                # Alone, as before batching: a jittered start, a second fire of one job (it waits for the first's
+                # admission), or a job with a fire already being admitted or waiting.
+                self._fire_alone((spec, fire_time))
+            else:
+                invokers[spec.id] = entry.invoker
+                together.append((spec, fire_time))
+        if together:
+            await self._gate.fire_many(
+                together,
+                start_many=lambda admitted: self._start_many(admitted, invokers, send_marks),
+                one_by_one=self._fire_alone,
+            )
+
+    def _fire_alone(self, fire: tuple[JobSpec, datetime]) -> None:
+        spec, fire_time = fire
+        self._spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
+
+    async def _start_many(
+        self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
+    ) -> None:
+        send_marks()
+        if len(fires) <= _LAUNCH_CHUNK:
+            await self._launch_fires(fires, invokers)
+            return
+        # A large burst in chunks, each made and claimed by a task of its own: the first chunk's claims are on their
+        # way to the store while the next chunk's records are made, and each chunk's runs start once its own claims
+        # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
+        loop = asyncio.get_running_loop()
+        chunks = [fires[i : i + _LAUNCH_CHUNK] for i in range(0, len(fires), _LAUNCH_CHUNK)]
+        await asyncio.gather(*(loop.create_task(self._launch_fires(chunk, invokers)) for chunk in chunks))
+
+    async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
+        if not self.running:
+            return
+        now = self._clock.now()
+        launches = [
+            (
+                spec,
+                invokers[spec.id],
+                self._new_execution(
+                    spec,
+                    now,
+                    status=ExecutionStatus.RUNNING,
+                    scheduled_time=fire_time,
+                    trigger=TriggerKind.SCHEDULE,
+                    kwargs=spec.kwargs,
+                ),
+            )
+            for spec, fire_time in fires
+        ]
+        await self._runner.launch_many(launches)
+
+    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False) -> None:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return
+        spec = entry.spec
+        if not marked:
+            await self._store.record_fire(job_id, fire_time)
+        if spec.jitter:
+            # Jitter delays the start, not the fire: scheduled_time stays the fire time, so replicas still claim
+            # the same key and `delay` shows the jitter.
+            task = asyncio.current_task()
+            assert task is not None
+            self._jittering.add(task)
+            await asyncio.sleep(random.uniform(0.0, spec.jitter))
+            self._jittering.discard(task)
+        if not self.running:
+            return
+
+        async def start() -> None:
+            if not self.running:
+                return
+            execution = self._new_execution(
+                spec,
+                self._clock.now(),
+                status=ExecutionStatus.RUNNING,
+                scheduled_time=fire_time,
+                trigger=TriggerKind.SCHEDULE,
+                kwargs=spec.kwargs,
+            )
+            await self._runner.launch(spec, entry.invoker, execution)
+
+        async def skip(reason: str) -> None:
+            await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
+
+        await self._gate.fire(spec, fire_time, start=start, skip=skip)
+
+    async def _insert_closed(self, spec: JobSpec, status: ExecutionStatus, fire_time: datetime, message: str) -> None:
+        # Same key as the run would have had: on several replicas only one such record is written.
+        await self._store.insert_execution(
+            self._new_execution(
+                spec,
+                self._clock.now(),
+                status=status,
+                scheduled_time=fire_time,
+                trigger=TriggerKind.SCHEDULE,
+                kwargs=spec.kwargs,
+                error_message=message,
+            )
+        )
+
+    async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return
+        spec = entry.spec
+        await self._store.record_fire(job_id, fire_time)
+        message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
+        await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
+
+    async def _catch_up(self, entry: Entry) -> None:
+        """Deal with the fires a job missed while no jobdeck was running (see :mod:`jobdeck.engine.catchup`)."""
+        spec = entry.spec
+        if entry.paused or entry.catch_up_after is None:
+            return
+        now = self._clock.now()
+        plan = plan_catch_up(entry.schedule, last_fire=entry.catch_up_after, now=now, coalesce=spec.coalesce,
+                             misfire_grace=spec.misfire_grace)  # fmt: skip
+        if plan.missed_first is not None and plan.missed_last is not None:
+            summary = plan.summary(coalesced=spec.coalesce)
+            await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
+            await self._store.record_fire(spec.id, plan.missed_last)
+        for fire_time in plan.run:
+            self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")

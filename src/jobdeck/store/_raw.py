@@ -1,0 +1,259 @@
+"""The writer's batches on SQLite, done in one call on the driver's thread.
+
+Through SQLAlchemy and aiosqlite every statement costs several hops to the driver's thread and back (cursor,
+execute, fetch, close) — each one waiting for the GIL while the event loop runs Python — and SQLAlchemy processes
+every parameter of every row through its generic machinery. Here a batch is planned on the loop (statements
+compiled once by SQLAlchemy, so the SQL is the same; values converted by the column types' own bind processors, so
+they are stored the same) and executed by one function on the driver's thread: BEGIN IMMEDIATE, the statements as
+``executemany`` / multi-row inserts of plain tuples, COMMIT.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Dialect
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.sql import ClauseElement
+
+from jobdeck.store.schema import UtcDateTime, executions
+
+__all__ = ["RawSqlite", "merge_layers"]
+
+_Processor = Callable[[Any], Any] | None
+_Step = Callable[[sqlite3.Connection], None]
+
+_COLUMNS = [column.name for column in executions.columns]
+_CHUNK = 500
+"""Rows per multi-row insert / ids per ``IN (…)``: 500 × 28 columns stays below SQLite's parameter limit."""
+
+
+class Write(Protocol):
+    """What the plan reads of a queued write (``jobdeck.store._writer._Write``)."""
+
+    kind: str
+    values: dict[str, Any]
+    key: str
+    statement: Any
+    group: str
+    rows: list[tuple[str, dict[str, Any]]] | None
+
+
+class _Compiled:
+    __slots__ = ("processors", "sql")
+
+    def __init__(self, sql: str, processors: list[tuple[str, _Processor, bool, Any]]) -> None:
+        self.sql = sql
+        self.processors = processors
+        """Per placeholder: the parameter's name, its bind processor, and whether it is a constant of the
+        statement itself (a bound literal, with its already processed value)."""
+
+    def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            constant if fixed else values[name] if proc is None else proc(values[name])
+            for name, proc, fixed, constant in self.processors
+        )
+
+
+class RawSqlite:
+    """Plans write batches for one SQLite store (compiled statements are kept, by key)."""
+
+    def __init__(self) -> None:
+        self._dialect: Dialect = SQLiteDialect_aiosqlite()
+        self._compiled: dict[Hashable, _Compiled] = {}
+        self._insert_processors = [(name, _processor(executions.c[name].type, self._dialect)) for name in _COLUMNS]
+        self._insert_sql: dict[int, str] = {}
+
+    def plan(
+        self,
+        batch: Sequence[Write],
+        close_statement: Callable[[tuple[str, ...]], ClauseElement],
+        claim_order: Callable[[Any], Any],
+    ) -> Callable[[sqlite3.Connection], list[Any]]:
+        """The function applying ``batch`` in one transaction; it returns each write's result, in order (None for a
+        merge, True / False for a claim or a close). Same order and semantics as the writer's own ``_apply``:
+        merges first (same-key merges in submission order), then the other writes in submission order."""
+        results: list[Any] = [None] * len(batch)
+        steps: list[_Step] = []
+        merges: dict[str, list[Write]] = {}
+        for write in batch:
+            if write.kind == "merge":
+                merges.setdefault(write.group, []).append(write)
+        for group, writes in merges.items():
+            for layer in merge_layers(writes):
+                names = list(layer[0])
+                compiled = self._statement(
+                    ("merge", group, *names), names, functools.partial(_same, writes[0].statement)
+                )
+                steps.append(_many(compiled.sql, [compiled.row(values) for values in layer]))
+        ordered = [(i, w) for i, w in enumerate(batch) if w.kind != "merge"]
+        start = 0
+        while start < len(ordered):
+            kind = ordered[start][1].kind
+            end = start + 1
+            while end < len(ordered) and ordered[end][1].kind == kind:
+                end += 1
+            run = ordered[start:end]
+            if kind == "insert":
+                steps += self._claims(run, results, claim_order)
+            elif kind == "close":
+                steps.append(self._closes(run, results, close_statement))
+            else:
+                raise ValueError(f"cannot plan a {kind!r} write")
+            start = end
+
+        def apply(db: sqlite3.Connection) -> list[Any]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for step in steps:
+                    step(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return results
+
+        return apply
+
+    def _claims(
+        self, run: list[tuple[int, Write]], results: list[Any], claim_order: Callable[[Any], Any]
+    ) -> list[_Step]:
+        # In claim-key order, as the writer does (replicas then take the unique index's locks in the same order).
+        ordered = sorted(run, key=lambda item: claim_order(item[1]))
+        steps: list[_Step] = []
+        for offset in range(0, len(ordered), _CHUNK):
+            chunk = ordered[offset : offset + _CHUNK]
+            sql = self._insert_sql.get(len(chunk))
+            if sql is None:
+                one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+                sql = self._insert_sql[len(chunk)] = (
+                    f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * len(chunk))} "
+                    "ON CONFLICT DO NOTHING RETURNING id"
+                )
+            flat = tuple(
+                w.values[name] if proc is None else proc(w.values[name])
+                for _, w in chunk
+                for name, proc in self._insert_processors
+            )
+            steps.append(functools.partial(_claim, sql, flat, [(index, w.key) for index, w in chunk], results))
+        return steps
+
+    def _closes(
+        self,
+        run: list[tuple[int, Write]],
+        results: list[Any],
+        close_statement: Callable[[tuple[str, ...]], ClauseElement],
+    ) -> _Step:
+        planned = []
+        for index, write in run:
+            keys = tuple(sorted(write.values))
+            names = ["_id", *(f"_v_{k}" for k in keys)]
+            compiled = self._statement(("close", keys), names, functools.partial(close_statement, keys))
+            params = {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
+            planned.append((index, write.key, compiled.sql, compiled.row(params)))
+        ids = [key for _, key, _, _ in planned]
+
+        def step(db: sqlite3.Connection) -> None:
+            running: set[str] = set()
+            for offset in range(0, len(ids), _CHUNK):
+                chunk = ids[offset : offset + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found = db.execute(f"SELECT id FROM executions WHERE id IN ({marks}) AND status = 'running'", chunk)
+                running.update(str(found_id) for (found_id,) in found.fetchall())
+            updates: dict[str, list[tuple[Any, ...]]] = {}
+            for index, key, sql, row in planned:
+                ok = key in running
+                running.discard(key)  # a second close of the same record in this batch finds it closed
+                results[index] = ok
+                if ok:
+                    updates.setdefault(sql, []).append(row)
+            for sql, rows in updates.items():
+                db.executemany(sql, rows)
+
+        return step
+
+    def _statement(self, key: Hashable, names: list[str], build: Callable[[], ClauseElement]) -> _Compiled:
+        """The statement ``build()`` compiled for parameters ``names`` (built and compiled once per ``key``)."""
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            # column_keys: an INSERT names only the columns given, as SQLAlchemy's own execution would.
+            sql: Any = build().compile(dialect=self._dialect, column_keys=names)
+            processors: list[tuple[str, _Processor, bool, Any]] = []
+            for name in sql.positiontup:
+                bind = sql.binds[name]
+                processor = _processor(bind.type, self._dialect)
+                if name in names:
+                    processors.append((name, processor, False, None))
+                else:  # a literal of the statement (e.g. a format string of the duration formula)
+                    value = bind.effective_value
+                    processors.append((name, None, True, value if processor is None else processor(value)))
+            compiled = self._compiled[key] = _Compiled(sql.string, processors)
+        return compiled
+
+
+def _claim(
+    sql: str, flat: tuple[Any, ...], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection
+) -> None:
+    written = {str(found) for (found,) in db.execute(sql, flat).fetchall()}
+    for index, key in keys:
+        results[index] = key in written
+
+
+def _same(statement: ClauseElement) -> ClauseElement:
+    return statement
+
+
+def _many(sql: str, rows: list[tuple[Any, ...]]) -> _Step:
+    def step(db: sqlite3.Connection) -> None:
+        db.executemany(sql, rows)
+
+    return step
+
+
+def merge_layers(writes: Sequence[Write]) -> list[list[dict[str, Any]]]:
+    """The parameter sets of merge writes in layers in which every key appears once (each layer one executemany):
+    same-key parameter sets keep their submission order."""
+    layers: list[list[dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for write in writes:
+        for key, values in write.rows if write.rows is not None else ((write.key, write.values),):
+            depth = seen.get(key, 0)
+            seen[key] = depth + 1
+            if depth == len(layers):
+                layers.append([])
+            layers[depth].append(values)
+    return layers
+
+
+def _processor(type_: Any, dialect: Dialect) -> _Processor:
+    processor: _Processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return None
+    if isinstance(type_, UtcDateTime):
+        return _LastOf(processor)
+    inner = processor
+    return lambda value: None if value is None else inner(value)
+
+
+class _LastOf:
+    """A timestamp processor remembering its last conversion: the records of a burst share their instants (the
+    fire time, the start), and formatting one costs more than the rest of its row."""
+
+    __slots__ = ("_processor", "_result", "_value")
+
+    def __init__(self, processor: Callable[[Any], Any]) -> None:
+        self._processor = processor
+        self._value: Any = None
+        self._result: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if value is not self._value:  # datetimes are immutable: the same object converts the same
+            self._result = self._processor(value)
+            self._value = value
+        return self._result
