@@ -70,12 +70,20 @@ class EventBus:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._subscribers: set[Subscription] = set()
+        self._published = 0
+
+    @property
+    def published(self) -> int:
+        """How many events this bus has published: unchanged between two reads means no write of this process
+        changed anything in between (a reader can keep what it read)."""
+        return self._published
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
 
     def publish(self, event: ChangeEvent) -> None:
+        self._published += 1
         for subscription in self._subscribers:
             try:
                 subscription.queue.put_nowait(event)
