@@ -62,6 +62,8 @@ class Engine:
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
         self._entries: dict[str, Entry] = {}
+        self._changes = 0
+        """Grows with every change of a job's registration, pause or schedule (see :meth:`state_key`)."""
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -126,6 +128,7 @@ class Engine:
         :raises InvalidSchedule: the stored schedule override does not parse
         :raises ConfigError: the job's function cannot be imported, or its kind is not supported
         """
+        self._changes += 1
         if not spec.enabled:
             self._entries.pop(spec.id, None)
             if self._timer is not None:
@@ -155,11 +158,8 @@ class Engine:
         then follow the clock)."""
         if self._timer is None:
             return object()
-        return (
-            self._timer,
-            self._timer.next_runs(),
-            [(entry, entry.override, entry.paused, entry.paused_until) for entry in self._entries.values()],
-        )
+        # Counters rather than the states themselves: the job list asks on every request.
+        return (self._timer, self._timer.changes, self._changes)
 
     def job(self, job_id: str) -> JobView:
         """One registered job.
@@ -176,6 +176,7 @@ class Engine:
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.paused = True
         entry.paused_until = until
         if self._timer is not None:
@@ -189,6 +190,7 @@ class Engine:
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.paused = False
         entry.paused_until = None
         entry.catch_up_after = self._clock.now()
@@ -222,6 +224,7 @@ class Engine:
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.override = schedule
         if self._timer is not None:
             self._schedule(entry)
