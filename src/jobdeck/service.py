@@ -80,6 +80,7 @@ class SchedulerService:
         self._version = version
         self._started_at = clock.now()
         self._jobs_cache: tuple[object, list[JobSummary]] | None = None
+        self._job_inputs: dict[str, tuple[tuple[JobView, JobMetadata | None, int], JobSummary]] = {}
         engine.set_pause_expired_handler(self._end_timed_pause)
 
     # -- jobs ------------------------------------------------------------------------------------------------
@@ -88,7 +89,8 @@ class SchedulerService:
         """Every registered job, in registration order.
 
         The summaries are reused (the same objects) while the engine's jobs and their next run times, the metadata
-        and the running counts are unchanged — the job list is the most requested read.
+        and the running counts are unchanged — the job list is the most requested read — and, when something
+        changed, so is every job's summary whose inputs are the same (a fire moves one job's next run time).
         """
         metadata = await self._store.job_metadata()
         running = await self._running_counts()
@@ -96,10 +98,16 @@ class SchedulerService:
         cached = self._jobs_cache
         if cached is not None and cached[0] == key:
             return list(cached[1])
-        summaries = [
-            self._summary(view, metadata.get(view.spec.id), running.get(view.spec.id, 0))
-            for view in self._engine.jobs()
-        ]
+        previous, current = self._job_inputs, {}
+        summaries = []
+        for view in self._engine.jobs():
+            job_id = view.spec.id
+            inputs = (view, metadata.get(job_id), running.get(job_id, 0))
+            before = previous.get(job_id)
+            summary = before[1] if before is not None and before[0] == inputs else self._summary(*inputs)
+            current[job_id] = (inputs, summary)
+            summaries.append(summary)
+        self._job_inputs = current
         self._jobs_cache = (key, summaries)
         return list(summaries)
 
