@@ -64,6 +64,8 @@ class Engine:
         self._entries: dict[str, Entry] = {}
         self._changes = 0
         """Grows with every change of a job's registration, pause or schedule (see :meth:`state_key`)."""
+        self._views: tuple[object, dict[str, JobView]] = (None, {})
+        """The last views :meth:`jobs` answered, and the state they were made in."""
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -149,8 +151,22 @@ class Engine:
             self._arm_pause_timer(entry)
 
     def jobs(self) -> list[JobView]:
-        """Every registered job, in registration order."""
-        return [self._view(entry) for entry in self._entries.values()]
+        """Every registered job, in registration order. A job's view is the same object as in the previous answer
+        while nothing about the job changed (the job list asks after every fire, and one fire moves one job)."""
+        if self._timer is None:
+            return [self._view(entry) for entry in self._entries.values()]
+        runs = self._timer.next_runs()
+        made_in = (self._timer, self._changes)
+        previous = self._views[1] if self._views[0] == made_in else {}
+        views = {}
+        for job_id, entry in self._entries.items():
+            next_run = None if entry.paused else runs.get(job_id)
+            view = previous.get(job_id)
+            if view is None or view.next_run_time != next_run:
+                view = self._view(entry, runs)
+            views[job_id] = view
+        self._views = (made_in, views)
+        return list(views.values())
 
     def state_key(self) -> object:
         """Equal between two calls when :meth:`jobs` would answer the same: no job was added, removed, paused,
@@ -235,9 +251,12 @@ class Engine:
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def _view(self, entry: Entry) -> JobView:
+    def _view(self, entry: Entry, runs: Mapping[str, datetime | None] | None = None) -> JobView:
+        """``runs``: every job's next run time, when the caller read them from the timer at once."""
         if entry.paused:
             next_run = None
+        elif runs is not None:
+            next_run = runs.get(entry.spec.id)
         elif self._timer is not None:
             next_run = self._timer.next_run_time(entry.spec.id)
         else:

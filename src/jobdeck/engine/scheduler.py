@@ -164,9 +164,12 @@ class Timer:
             if self._scheduler.get_job(job_id) is None:
                 self._graces.pop(job_id, None)
 
-    def next_runs(self) -> list[tuple[str, datetime | None]]:
-        """Every job's id and next run time as APScheduler holds them; what :meth:`next_run_time` reads from."""
-        return [(job.id, job.next_run_time) for job in self._scheduler.get_jobs()]
+    def next_runs(self) -> dict[str, datetime | None]:
+        """Every job's next run time in UTC, by id (None while paused): :meth:`next_run_time` of all jobs at once."""
+        return {
+            job.id: None if job.next_run_time is None else job.next_run_time.astimezone(UTC)
+            for job in self._scheduler.get_jobs()
+        }
 
     def next_run_time(self, job_id: str) -> datetime | None:
         """When the job fires next, in UTC; None while paused or when its schedule is exhausted."""
