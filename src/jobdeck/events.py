@@ -70,12 +70,31 @@ class EventBus:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._subscribers: set[Subscription] = set()
+        self._published = 0
+
+    @property
+    def published(self) -> int:
+        """How many events this bus has published, listened to or not: unchanged between two reads means no write
+        of this process changed anything in between (a reader can keep what it read)."""
+        return self._published
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
 
     def publish(self, event: ChangeEvent) -> None:
+        self._published += 1
+        self._fan_out(event)
+
+    def emit(self, kind: str, action: str, **fields: Any) -> None:
+        """Publish an event stamped with the current time."""
+        # Counted first, whether anyone listens or not: readers rely on `published` to know nothing changed.
+        self._published += 1
+        if not self._subscribers:
+            return  # nobody listens: the event is not even built (every run start and finish comes here)
+        self._fan_out(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
+
+    def _fan_out(self, event: ChangeEvent) -> None:
         for subscription in self._subscribers:
             try:
                 subscription.queue.put_nowait(event)
@@ -86,12 +105,6 @@ class EventBus:
                     with contextlib.suppress(asyncio.QueueEmpty):
                         subscription.queue.get_nowait()
                     subscription.queue.put_nowait(ChangeEvent(kind="resync", action="resync", at=self._clock.now()))
-
-    def emit(self, kind: str, action: str, **fields: Any) -> None:
-        """Publish an event stamped with the current time."""
-        if not self._subscribers:
-            return  # nobody listens: not even the event is built (every run start and finish comes here)
-        self.publish(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
 
     @contextlib.contextmanager
     def subscribe(self) -> Any:

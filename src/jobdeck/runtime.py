@@ -93,7 +93,7 @@ class Runtime:
         except BaseException:
             await store.close()
             raise
-        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__)
+        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__, events=events)
         return cls(
             settings=settings,
             clock=clock,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from jobdeck.audit import AuditTrail
 from jobdeck.clock import Clock
 from jobdeck.engine import Engine, JobView
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, StoreUnavailable
+from jobdeck.events import EventBus
 from jobdeck.ids import new_id
 from jobdeck.models import (
     AuditAction,
@@ -52,6 +54,10 @@ SYSTEM = Principal(username="system", role=Role.ADMIN, via="system")
 """The actor of what jobdeck does by itself (a timed pause ending)."""
 IDEMPOTENCY_TTL = timedelta(hours=24)
 """How long an ``Idempotency-Key`` of a trigger is remembered."""
+RUNNING_COUNTS_TTL = 1.0
+"""Seconds the job list reuses a read of the running counts while this process published no change. Changes
+made here show at once; the bound covers runs started or ended by other processes (replicas, the CLI), as the
+store's metadata cache does."""
 
 _NEXT_RUN_COUNT = 5
 
@@ -59,8 +65,14 @@ _NEXT_RUN_COUNT = 5
 class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
-    def __init__(self, *, store: Store, engine: Engine, clock: Clock, version: str) -> None:
+    def __init__(
+        self, *, store: Store, engine: Engine, clock: Clock, version: str, events: EventBus | None = None
+    ) -> None:
+        """``events``: the bus ``store`` publishes its writes on; with it, the job list skips re-reading the
+        running counts while nothing was published."""
         self._store = store
+        self._events = events
+        self._running_cache: tuple[int, float, dict[str, int]] | None = None
         self._engine = engine
         self._clock = clock
         self.audit = AuditTrail(store, clock)
@@ -68,6 +80,7 @@ class SchedulerService:
         self._version = version
         self._started_at = clock.now()
         self._jobs_cache: tuple[object, list[JobSummary]] | None = None
+        self._job_inputs: dict[str, tuple[tuple[JobView, JobMetadata | None, int], JobSummary]] = {}
         engine.set_pause_expired_handler(self._end_timed_pause)
 
     # -- jobs ------------------------------------------------------------------------------------------------
@@ -76,20 +89,40 @@ class SchedulerService:
         """Every registered job, in registration order.
 
         The summaries are reused (the same objects) while the engine's jobs and their next run times, the metadata
-        and the running counts are unchanged — the job list is the most requested read.
+        and the running counts are unchanged — the job list is the most requested read — and, when something
+        changed, so is every job's summary whose inputs are the same (a fire moves one job's next run time).
         """
         metadata = await self._store.job_metadata()
-        running = await self._store.count_running()
+        running = await self._running_counts()
         key = (self._engine.state_key(), metadata, running)
         cached = self._jobs_cache
         if cached is not None and cached[0] == key:
             return list(cached[1])
-        summaries = [
-            self._summary(view, metadata.get(view.spec.id), running.get(view.spec.id, 0))
-            for view in self._engine.jobs()
-        ]
+        previous, current = self._job_inputs, {}
+        summaries = []
+        for view in self._engine.jobs():
+            job_id = view.spec.id
+            inputs = (view, metadata.get(job_id), running.get(job_id, 0))
+            before = previous.get(job_id)
+            summary = before[1] if before is not None and before[0] == inputs else self._summary(*inputs)
+            current[job_id] = (inputs, summary)
+            summaries.append(summary)
+        self._job_inputs = current
         self._jobs_cache = (key, summaries)
         return list(summaries)
+
+    async def _running_counts(self) -> dict[str, int]:
+        events = self._events
+        if events is None:
+            return await self._store.count_running()
+        # Taken before the read: a change published while it runs leaves the result unusable for the next caller.
+        published, now = events.published, time.monotonic()
+        cached = self._running_cache
+        if cached is not None and cached[0] == published and now < cached[1]:
+            return cached[2]
+        running = await self._store.count_running()
+        self._running_cache = (published, now + RUNNING_COUNTS_TTL, running)
+        return running
 
     async def get_job(self, job_id: str) -> JobSummary:
         """One job with its next fire times.

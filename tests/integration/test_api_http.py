@@ -300,6 +300,48 @@ def test_schedule_override_is_validated_applied_and_reverted(live: LiveServer) -
         assert job["schedule"] == job["configured_schedule"] == "every 1h" and job["schedule_overridden"] is False
 
 
+def test_the_job_list_shows_every_change_as_soon_as_it_is_answered(live: LiveServer) -> None:
+    """The list is served from what the last request read while nothing changed; each change must show at once."""
+    with live.admin() as client:
+
+        def listed() -> dict[str, Any]:
+            return {job["id"]: job for job in data(client.get("/api/scheduler/jobs"))}
+
+        wait_until(lambda: listed()["walker"]["running"] == 0, timeout=10, what="no walker run going")
+        run = trigger(live, "walker", kwargs={"items": 300, "delay": 0.1})
+        assert listed()["walker"]["running"] == 1
+        data(client.post("/api/scheduler/executions/" + run["id"] + "/cancel"))
+        wait_execution(live, run["id"], lambda e: e["status"] != "running")
+        assert listed()["walker"]["running"] == 0
+
+        data(client.post("/api/scheduler/jobs/walker/pause"))
+        walker = listed()["walker"]
+        assert walker["paused"] is True and walker["next_run_time"] is None
+        data(client.post("/api/scheduler/jobs/walker/resume"))
+        walker = listed()["walker"]
+        assert walker["paused"] is False and walker["next_run_time"] is not None
+
+        data(client.put("/api/scheduler/jobs/probe/schedule", json={"schedule": "45 7 * * *"}))
+        assert listed()["probe"]["schedule"] == "45 7 * * *"
+        data(client.delete("/api/scheduler/jobs/probe/schedule"))
+        assert listed()["probe"]["schedule"] == "every 1h"
+
+        data(client.put("/api/scheduler/jobs/probe/metadata", json={"description": "Listed at once"}))
+        assert listed()["probe"]["description"] == "Listed at once"
+
+        # A fire moves the job's next run time: once the fire's record is visible, so is the new next run.
+        due = listed()["ticker"]["next_run_time"]
+
+        def fired() -> bool:
+            page = data(client.get("/api/scheduler/jobs/ticker/executions", params={"limit": 5}))
+            return any(
+                datetime.fromisoformat(e["scheduled_time"]) >= datetime.fromisoformat(due) for e in page["items"]
+            )
+
+        wait_until(fired, timeout=10, what=f"the ticker fire due at {due}")
+        assert datetime.fromisoformat(listed()["ticker"]["next_run_time"]) > datetime.fromisoformat(due)
+
+
 def test_stats_health_and_execution_stats_have_the_documented_shape(live: LiveServer) -> None:
     with live.viewer() as client:
         stats = data(client.get("/api/scheduler/stats"))

@@ -26,8 +26,10 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/auth/login, or an API token (jd_…)")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The runtime the application's lifespan started (``JobDeck.lifespan`` stores it on ``app.state``)."""
+    # async although it awaits nothing: FastAPI runs a plain function dependency in its thread pool, a thread
+    # hop per request.
     runtime = getattr(request.app.state, "jobdeck", None)
     if runtime is None:
         raise StoreUnavailable("jobdeck is not running: add JobDeck.lifespan to the application")
@@ -38,7 +40,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_service(runtime: RuntimeDep) -> SchedulerService:
+async def get_service(runtime: RuntimeDep) -> SchedulerService:
     return runtime.service
 
 

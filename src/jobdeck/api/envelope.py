@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import os
+import random
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -46,6 +47,11 @@ STATUS_BY_ERROR: dict[type[JobdeckError], int] = {
     Forbidden: 403,
     StoreUnavailable: 503,
 }
+
+_IDS = random.Random()
+"""Request ids must be unique, not secret: a seeded generator of our own spares a system call per request."""
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.seed)  # forked workers (gunicorn --preload) must not repeat ids
 
 _REASONS = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
@@ -90,11 +96,16 @@ def status_for(error: JobdeckError) -> int:
     return 500
 
 
+def new_request_id() -> str:
+    """16 hex digits."""
+    return f"{_IDS.getrandbits(64):016x}"
+
+
 def request_id_of(request: Request) -> str:
     """The request's id: set by RequestIdMiddleware, or made here when jobdeck is embedded without it."""
     request_id = request.scope.get("jobdeck.request_id")
     if request_id is None:
-        request_id = request.scope["jobdeck.request_id"] = secrets.token_hex(8)
+        request_id = request.scope["jobdeck.request_id"] = new_request_id()
     return str(request_id)
 
 
@@ -232,7 +243,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_request_id()
         scope["jobdeck.request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -41,7 +41,7 @@ def create_dashboard(deck: JobDeck) -> FastAPI:
     from jobdeck.api.routes import events
     from jobdeck.errors import StoreUnavailable
 
-    def deck_runtime() -> Runtime:
+    async def deck_runtime() -> Runtime:  # async: no thread-pool hop (see get_runtime)
         try:
             return deck.runtime
         except RuntimeError:

@@ -62,6 +62,10 @@ class Engine(Firing):
         self._options = options if options is not None else EngineOptions()
         self._entries: dict[str, Entry] = {}
         self._invokers: dict[int, tuple[object, JobInvoker]] = {}
+        self._changes = 0
+        """Grows with every change of a job's registration, pause or schedule (see :meth:`state_key`)."""
+        self._views: tuple[object, dict[str, JobView]] = (None, {})
+        """The last views :meth:`jobs` answered, and the state they were made in."""
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -127,6 +131,7 @@ class Engine(Firing):
         :raises InvalidSchedule: the stored schedule override does not parse
         :raises ConfigError: the job's function cannot be imported, or its kind is not supported
         """
+        self._changes += 1
         if not spec.enabled:
             self._entries.pop(spec.id, None)
             if self._timer is not None:
@@ -147,8 +152,22 @@ class Engine(Firing):
             self._arm_pause_timer(entry)
 
     def jobs(self) -> list[JobView]:
-        """Every registered job, in registration order."""
-        return [self._view(entry) for entry in self._entries.values()]
+        """Every registered job, in registration order. A job's view is the same object as in the previous answer
+        while nothing about the job changed (the job list asks after every fire, and one fire moves one job)."""
+        if self._timer is None:
+            return [self._view(entry) for entry in self._entries.values()]
+        runs = self._timer.next_runs()
+        made_in = (self._timer, self._changes)
+        previous = self._views[1] if self._views[0] == made_in else {}
+        views = {}
+        for job_id, entry in self._entries.items():
+            next_run = None if entry.paused else runs.get(job_id)
+            view = previous.get(job_id)
+            if view is None or view.next_run_time != next_run:
+                view = self._view(entry, runs)
+            views[job_id] = view
+        self._views = (made_in, views)
+        return list(views.values())
 
     def paused_count(self) -> int:
         """How many registered jobs are paused (without building every job's view)."""
@@ -164,11 +183,8 @@ class Engine(Firing):
         then follow the clock)."""
         if self._timer is None:
             return object()
-        return (
-            self._timer,
-            self._timer.next_runs(),
-            [(entry, entry.override, entry.paused, entry.paused_until) for entry in self._entries.values()],
-        )
+        # Counters rather than the states themselves: the job list asks on every request.
+        return (self._timer, self._timer.changes, self._changes)
 
     def job(self, job_id: str) -> JobView:
         """One registered job.
@@ -185,6 +201,7 @@ class Engine(Firing):
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.paused = True
         entry.paused_until = until
         if self._timer is not None:
@@ -198,6 +215,7 @@ class Engine(Firing):
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.paused = False
         entry.paused_until = None
         entry.catch_up_after = self._clock.now()
@@ -231,6 +249,7 @@ class Engine(Firing):
         :raises JobNotFound: no job has this id
         """
         entry = self._entry(job_id)
+        self._changes += 1
         entry.override = schedule
         if self._timer is not None:
             self._schedule(entry)
@@ -241,9 +260,12 @@ class Engine(Firing):
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def _view(self, entry: Entry) -> JobView:
+    def _view(self, entry: Entry, runs: Mapping[str, datetime | None] | None = None) -> JobView:
+        """``runs``: every job's next run time, when the caller read them from the timer at once."""
         if entry.paused:
             next_run = None
+        elif runs is not None:
+            next_run = runs.get(entry.spec.id)
         elif self._timer is not None:
             next_run = self._timer.next_run_time(entry.spec.id)
         else:

@@ -88,6 +88,7 @@ class Timer:
         self._graces: dict[str, float | None] = {}
         self._log = logging.getLogger(__name__)
         self._stopped = False
+        self._changes = 0
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -100,6 +101,13 @@ class Timer:
         """Whether the timer is started and not shut down."""
         return not self._stopped and bool(self._scheduler.running)
 
+    @property
+    def changes(self) -> int:
+        """Grows whenever a job's next run time may have moved (every change below, every hand-over: APScheduler
+        moves the fired job's next run time right after it) — equal between two reads means :meth:`next_runs`
+        answers the same."""
+        return self._changes
+
     def start(self) -> None:
         """Start firing (binds to the running event loop)."""
         self._scheduler.start()
@@ -107,6 +115,7 @@ class Timer:
     def shutdown(self) -> None:
         """Stop firing at once. Fires already handed over are the engine's business."""
         self._stopped = True
+        self._changes += 1
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
@@ -117,6 +126,7 @@ class Timer:
         whose schedule has no future fire time (a once-schedule in the past) is not kept at all."""
         trigger = ScheduleTrigger(schedule)
         first = trigger.get_next_fire_time(None, datetime.now(UTC))
+        self._changes += 1
         self.remove_job(job_id)
         if first is None:
             return
@@ -135,25 +145,31 @@ class Timer:
 
     def remove_job(self, job_id: str) -> None:
         """Forget a job (no error when it is not there)."""
+        self._changes += 1
         self._graces.pop(job_id, None)
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.remove_job(job_id)
 
     def pause(self, job_id: str) -> None:
         """Stop firing a job until :meth:`resume`."""
+        self._changes += 1
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.pause_job(job_id)
 
     def resume(self, job_id: str) -> None:
         """Fire a paused job again from its next fire time after now (past fires are not caught up)."""
+        self._changes += 1
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.resume_job(job_id)
             if self._scheduler.get_job(job_id) is None:
                 self._graces.pop(job_id, None)
 
-    def next_runs(self) -> list[tuple[str, datetime | None]]:
-        """Every job's id and next run time as APScheduler holds them; what :meth:`next_run_time` reads from."""
-        return [(job.id, job.next_run_time) for job in self._scheduler.get_jobs()]
+    def next_runs(self) -> dict[str, datetime | None]:
+        """Every job's next run time in UTC, by id (None while paused): :meth:`next_run_time` of all jobs at once."""
+        return {
+            job.id: None if job.next_run_time is None else job.next_run_time.astimezone(UTC)
+            for job in self._scheduler.get_jobs()
+        }
 
     def next_run_time(self, job_id: str) -> datetime | None:
         """When the job fires next, in UTC; None while paused or when its schedule is exhausted."""
@@ -165,6 +181,7 @@ class Timer:
 
     def _hand_over(self, job_id: str, run_times: Sequence[datetime]) -> None:
         # Runs inside APScheduler's _process_jobs on the loop thread; the callbacks only spawn tasks.
+        self._changes += 1
         if self._stopped:
             return
         grace = self._graces.get(job_id)
