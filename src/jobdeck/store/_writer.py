@@ -309,6 +309,9 @@ class GroupCommit:
                 running.discard(write.key)  # a second close of the same record in this batch finds it closed
                 todo.append(write)
             results.append(ok)
+        # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
+        # in one order take the hourly rows' locks without waiting on each other in a cycle.
+        todo.sort(key=_counter_key)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for write in todo:
             groups.setdefault(tuple(sorted(write.values)), []).append(
@@ -387,6 +390,10 @@ def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
 def _claim_key(write: _Write) -> tuple[str, str, int]:
     values = write.values
     return (str(values.get("job_id")), str(values.get("scheduled_time")), int(values.get("attempt") or 0))
+
+
+def _counter_key(write: _Write) -> tuple[str, str]:
+    return (str(write.values.get("status")), write.key)
 
 
 def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
