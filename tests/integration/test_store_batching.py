@@ -111,3 +111,20 @@ async def test_closes_written_together_answer_each_on_its_own(store: SqlStore) -
     assert (first.status, first.return_value, first.execution_time) == (SUCCESS, '"ok"', 1.5)
     assert (second.status, second.error_message, second.execution_time) == (CANCELLED, "stop", 3.0)
     assert (third.status, third.execution_time) == (FAILED, 8.0)  # a terminal record never changes again
+
+
+async def test_a_faulty_write_in_a_batch_fails_alone(store: SqlStore) -> None:
+    runs = [make_run(f"job{i}", start=i) for i in range(4)]
+    assert await store.insert_executions(runs) == [True] * 4
+    naive = at(9).replace(tzinfo=None)
+    results = await asyncio.gather(
+        *(
+            store.close_execution(run.id, status=SUCCESS, finished_at=naive if i == 2 else at(9))
+            for i, run in enumerate(runs)
+        ),
+        return_exceptions=True,
+    )
+    assert [r for i, r in enumerate(results) if i != 2] == [True, True, True]
+    assert isinstance(results[2], Exception) and "naive datetime" in str(results[2])
+    statuses = [(await store.get_execution(run.id)).status for run in runs]
+    assert statuses == [SUCCESS, SUCCESS, RUNNING, SUCCESS]
