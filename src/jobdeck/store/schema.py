@@ -225,7 +225,9 @@ Index(
     executions.c.duration,
 )
 Index("ix_executions_trigger_started", executions.c.trigger, executions.c.started_at, executions.c.id)
-Index("ix_executions_finished", executions.c.finished_at)  # retention
+# Partial (v0004): a claim inserts a running row with these columns NULL, and skips these indexes altogether.
+_FINISHED = executions.c.finished_at.is_not(None)
+Index("ix_executions_finished", executions.c.finished_at, sqlite_where=_FINISHED, postgresql_where=_FINISHED)
 # The claim: exactly one record per scheduled fire and attempt, whichever replica inserts first.
 Index(
     "uq_executions_claim",
@@ -252,8 +254,9 @@ Index(
 )
 
 # v0002: the retry chain (forward links) and pending retries.
-Index("ix_executions_retry_of", executions.c.retry_of)
-Index("ix_executions_retry_at", executions.c.retry_at)
+_RETRIED, _RETRYING = executions.c.retry_of.is_not(None), executions.c.retry_at.is_not(None)
+Index("ix_executions_retry_of", executions.c.retry_of, sqlite_where=_RETRIED, postgresql_where=_RETRIED)
+Index("ix_executions_retry_at", executions.c.retry_at, sqlite_where=_RETRYING, postgresql_where=_RETRYING)
 
 # Finished executions per (job, status): exact list totals and stats counts without counting millions of rows.
 # Kept by triggers on both databases (revision 0004); running rows are not counted here but from

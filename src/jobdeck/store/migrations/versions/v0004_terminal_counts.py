@@ -12,6 +12,9 @@ aborts one, and the store's writer retries that batch write by write, so nothing
 ``ix_executions_job_started`` gains ``status`` and ``duration`` as trailing columns so that a job's newest finished
 durations (the p50 / p95 of its execution-stats) are read from the index alone.
 
+``ix_executions_finished``, ``ix_executions_retry_of`` and ``ix_executions_retry_at`` become partial (``IS NOT NULL``):
+a claim inserts a running row in which all three are NULL, and no longer writes an entry into each.
+
 ``ix_executions_started`` gains ``status`` so that PostgreSQL counts the last 24 hours by status from the index.
 
 ``execution_hourly_counts`` keeps the same counts per (hour started, status), so the last 24 hours of ``/stats`` are
@@ -108,7 +111,24 @@ def recount_hours(dialect: str) -> str:
     )
 
 
+# Indexes of columns that are NULL on every running row: partial, so a claim does not write them.
+_NULL_WHILE_RUNNING = {
+    "ix_executions_finished": "finished_at",
+    "ix_executions_retry_of": "retry_of",
+    "ix_executions_retry_at": "retry_at",
+}
+
+
 def upgrade() -> None:
+    for name, column in _NULL_WHILE_RUNNING.items():
+        op.drop_index(name, table_name="executions")
+        op.create_index(
+            name,
+            "executions",
+            [column],
+            sqlite_where=sa.text(f"{column} IS NOT NULL"),
+            postgresql_where=sa.text(f"{column} IS NOT NULL"),
+        )
     op.drop_index("ix_executions_started", table_name="executions")
     op.create_index("ix_executions_started", "executions", ["started_at", "id", "status"])
     op.drop_index("ix_executions_job_started", table_name="executions")
@@ -143,6 +163,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for name, column in _NULL_WHILE_RUNNING.items():
+        op.drop_index(name, table_name="executions")
+        op.create_index(name, "executions", [column])
     op.drop_index("ix_executions_started", table_name="executions")
     op.create_index("ix_executions_started", "executions", ["started_at", "id"])
     op.drop_index("ix_executions_job_started", table_name="executions")
