@@ -100,8 +100,12 @@ def load_sqlite(path: Path, count: int, seed: int, now: datetime) -> None:
 def _schema_key() -> str:
     from jobdeck.store import migrations
 
-    versions = sorted(p.name for p in (Path(migrations.__file__).parent / "versions").glob("v*.py"))
-    return hashlib.sha1("|".join(versions).encode()).hexdigest()[:10]
+    # The revisions' text, not only their names: a revision edited before release must not reuse a database
+    # built by its earlier text.
+    digest = hashlib.sha1()
+    for path in sorted((Path(migrations.__file__).parent / "versions").glob("v*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 async def _migrate(url: str) -> None:
