@@ -131,29 +131,21 @@ class PublishingStore:
     async def insert_execution(self, execution: Execution) -> bool:
         written = await self._inner.insert_execution(execution)
         if written:
-            action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
-            self._bus.emit(
-                "execution",
-                action,
-                job_id=execution.job_id,
-                execution_ids=(execution.id,),
-                status=execution.status.value,
-            )
+            self._inserted(execution)
         return written
 
     async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
         results = await self._inner.insert_executions(executions)
         for execution, written in zip(executions, results, strict=True):
             if written is True:
-                action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
-                self._bus.emit(
-                    "execution",
-                    action,
-                    job_id=execution.job_id,
-                    execution_ids=(execution.id,),
-                    status=execution.status.value,
-                )
+                self._inserted(execution)
         return results
+
+    def _inserted(self, execution: Execution) -> None:
+        action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
+        self._bus.emit(
+            "execution", action, job_id=execution.job_id, execution_ids=(execution.id,), status=execution.status.value
+        )
 
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         await self._inner.write_progress(updates)

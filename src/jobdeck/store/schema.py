@@ -77,17 +77,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.strftime(SQLITE_FORMAT)
         return value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return _from_sqlite_text(value)
-        assert isinstance(value, datetime)
-        return value if value.tzinfo is UTC else _as_utc(value)
-
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        # Every listed execution has six of these columns: SQLite's text goes straight to the parser, without
-        # TypeDecorator's two layers of calls per value.
+        # Instead of process_result_value: every listed execution has six of these columns, and SQLite's text goes
+        # straight to the parser without TypeDecorator's two layers of calls per value.
         if dialect.name != "sqlite":
             # asyncpg gives timestamptz values aware, in UTC (as datetime.UTC itself).
             return lambda value: value if value is None or value.tzinfo is UTC else _as_utc(value)
@@ -118,11 +110,10 @@ class JsonText(TypeDecorator[Any]):
             return None
         return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return _from_json_text(value)
-
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        return _from_json_text  # one call per value instead of TypeDecorator's two (every listed execution has one)
+        # Instead of process_result_value: one call per value rather than TypeDecorator's two (every listed
+        # execution has one of these).
+        return _from_json_text
 
 
 def _from_json_text(value: str | None) -> Any:
