@@ -1,11 +1,12 @@
 """The servers of the API scenario, one process each (``python -m bench.api_server KIND PORT …``).
 
 * ``jobdeck``: ``create_app`` with 100 no-op jobs on 1-second intervals (phases spread over the second); each run
-  appends ``<grid instant> <start>`` (epoch seconds) to the lateness file.
+  appends ``<grid instant> <start>`` (epoch seconds) to the lateness file. Run as ``jobdeck serve`` runs: the
+  engine on its own thread, the process tuned by :func:`jobdeck.server.run_server`.
 * ``fastapi``: a bare FastAPI app whose ``GET /api/scheduler/jobs`` returns the JSON document in a file (the body
   jobdeck answered), no auth, no database.
 
-Both are served by uvicorn the same way: one process, loopback, no access log.
+Both are served the same way, by :func:`jobdeck.server.run_server`: one process, loopback, no access log.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def jobdeck_app(database: Path, lateness_file: Path) -> Any:
     from jobdeck.api.app import JobDeck, create_app
 
     out = lateness_file.open("a", buffering=1)
-    deck = JobDeck(jobdeck_settings(sqlite_url(database)))
+    deck = JobDeck(jobdeck_settings(sqlite_url(database), engine_thread=True))
 
     def make(index: int) -> Any:
         async def tick(ctx: Any) -> None:
@@ -59,11 +60,12 @@ def main() -> None:
     parser.add_argument("--lateness", type=Path)
     parser.add_argument("--body", type=Path)
     args = parser.parse_args()
-    import uvicorn
+    from jobdeck.server import run_server
 
     app = jobdeck_app(args.database, args.lateness) if args.kind == "jobdeck" else fastapi_app(args.body)
     print("starting", file=sys.stderr, flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    # Both as `jobdeck serve` runs (the process tuned for a server); jobdeck's engine on its own thread, as there.
+    run_server(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -118,8 +118,22 @@ class Settings(BaseSettings):
     """Lifetime of an access token from ``/api/auth/login``."""
     jobs_file: Path | None = None
     """The TOML jobs file ``jobdeck serve`` loads."""
+    engine_thread: bool | None = None
+    """Run the engine (timer, runs, their writes) on a thread and event loop of its own, so a busy API does not
+    delay scheduled starts. Job coroutines then run on that loop, not the host app's. Unset: ``jobdeck serve``
+    turns it on (except on in-memory SQLite), an app embedding jobdeck runs the engine on its own loop."""
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=0, le=65535)
+
+    @property
+    def database_in_memory(self) -> bool:
+        """Whether ``database_url`` names an in-memory SQLite database, which lives in its one connection (a
+        second store opened on the URL — another process's, or the engine thread's — would see another one)."""
+        scheme, _, rest = self.database_url.partition("://")
+        if not scheme.startswith("sqlite"):
+            return False
+        database = rest.partition("/")[2].partition("?")[0]
+        return database in ("", ":memory:") or "mode=memory" in rest
 
     def __init__(self, **values: Any) -> None:
         try:

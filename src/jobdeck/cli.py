@@ -93,9 +93,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port. Default: $JOBDECK_PORT or 8000")] = None,
 ) -> None:
     """Run the jobdeck server: scheduler, REST API and dashboard."""
-    import uvicorn
-
     from jobdeck.api.app import create_app
+    from jobdeck.server import run_server, server_settings
 
     settings = _settings()
     try:
@@ -103,7 +102,8 @@ def serve(
     except JobdeckError as exc:
         raise fail(exc.message, 2) from None
     deck = application.state.deck
-    uvicorn.run(
+    deck.settings = server_settings(deck.settings)  # the jobs file's [scheduler] table is applied by now
+    run_server(
         application,
         host=host or deck.settings.host,
         port=port or deck.settings.port,

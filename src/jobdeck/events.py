@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,12 +66,18 @@ class Subscription:
 
 
 class EventBus:
-    """Fans events out to subscribers in this process. Publishing never blocks and never fails."""
+    """Fans events out to subscribers in this process. Publishing never blocks and never fails.
+
+    Subscribers listen on the loop they subscribed in; a publisher on another thread (the engine's, with
+    ``Settings.engine_thread``) hands its events to that loop instead of touching their queues itself.
+    """
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._subscribers: set[Subscription] = set()
         self._published = 0
+        self._home: tuple[asyncio.AbstractEventLoop, int] | None = None
+        """The subscribers' loop and its thread."""
 
     @property
     def published(self) -> int:
@@ -84,15 +91,24 @@ class EventBus:
 
     def publish(self, event: ChangeEvent) -> None:
         self._published += 1
-        self._fan_out(event)
+        self._deliver(event)
 
     def emit(self, kind: str, action: str, **fields: Any) -> None:
         """Publish an event stamped with the current time."""
         # Counted first, whether anyone listens or not: readers rely on `published` to know nothing changed.
+        # (Two threads may race on the increment; it still moves, which is all a reader compares.)
         self._published += 1
         if not self._subscribers:
             return  # nobody listens: the event is not even built (every run start and finish comes here)
-        self._fan_out(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
+        self._deliver(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
+
+    def _deliver(self, event: ChangeEvent) -> None:
+        home = self._home
+        if home is None or home[1] == threading.get_ident():
+            self._fan_out(event)
+            return
+        with contextlib.suppress(RuntimeError):  # the subscribers' loop is closed: nobody is left to tell
+            home[0].call_soon_threadsafe(self._fan_out, event)
 
     def _fan_out(self, event: ChangeEvent) -> None:
         for subscription in self._subscribers:
@@ -110,6 +126,8 @@ class EventBus:
     def subscribe(self) -> Any:
         """``with bus.subscribe() as subscription: async for event in subscription: …``"""
         subscription = Subscription()
+        with contextlib.suppress(RuntimeError):  # no running loop: publishers on this thread deliver directly
+            self._home = (asyncio.get_running_loop(), threading.get_ident())
         self._subscribers.add(subscription)
         try:
             yield subscription

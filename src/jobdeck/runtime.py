@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -17,10 +17,10 @@ from jobdeck import __version__
 from jobdeck.auth import Authenticator, resolve_secret_key
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
-from jobdeck.engine import Engine, EngineOptions
-from jobdeck.errors import InvalidSchedule
+from jobdeck.engine import Engine, EngineHandle, EngineOptions, ThreadedEngine
+from jobdeck.errors import ConfigError, InvalidSchedule
 from jobdeck.events import EventBus, PublishingStore
-from jobdeck.models import JobMetadata, JobSpec
+from jobdeck.models import JobMetadata, JobSpec, JobState
 from jobdeck.service import SchedulerService
 from jobdeck.store import SqlStore
 from jobdeck.store.base import Store
@@ -37,7 +37,7 @@ class Runtime:
     settings: Settings
     clock: Clock
     store: Store
-    engine: Engine
+    engine: EngineHandle
     service: SchedulerService
     auth: Authenticator
     events: EventBus
@@ -49,6 +49,9 @@ class Runtime:
         """Open the store (migrating it), make sure an admin exists, register the jobs and start firing."""
         clock = clock or SystemClock()
         events = EventBus(clock)
+        if settings.engine_thread and settings.database_in_memory:
+            # The engine's thread opens a store of its own, which would be another, empty, database.
+            raise ConfigError("needs a database file or server, not in-memory SQLite", field="engine_thread")
         store = cast(Store, PublishingStore(SqlStore(settings.database_url), events))
         await store.open()
         try:
@@ -66,30 +69,23 @@ class Runtime:
                 [JobMetadata(job_id=s.id, display_name=s.display_name, description=s.description) for s in specs],
                 at=now,
             )
-            engine = Engine(
-                store,
-                clock=clock,
-                options=EngineOptions(
-                    heartbeat_interval=settings.heartbeat_interval,
-                    zombie_after=settings.zombie_after,
-                    cancel_grace=settings.cancel_grace,
-                    shutdown_grace=settings.shutdown_grace,
-                    # Sweep at least twice per threshold, so a dead run is closed within 1.5 × zombie_after.
-                    zombie_sweep_interval=min(30.0, settings.zombie_after / 2),
-                    retention_days=settings.retention_days,
-                ),
+            options = EngineOptions(
+                heartbeat_interval=settings.heartbeat_interval,
+                zombie_after=settings.zombie_after,
+                cancel_grace=settings.cancel_grace,
+                shutdown_grace=settings.shutdown_grace,
+                # Sweep at least twice per threshold, so a dead run is closed within 1.5 × zombie_after.
+                zombie_sweep_interval=min(30.0, settings.zombie_after / 2),
+                retention_days=settings.retention_days,
             )
             states = await store.job_states()
-            for spec in specs:
-                state = states.get(spec.id)
-                try:
-                    engine.register(spec, state)
-                except InvalidSchedule as exc:
-                    # A stored override that no longer parses must not keep the job (or jobdeck) from starting.
-                    log.warning("job %s: ignoring stored schedule override: %s", spec.id, exc.message)
-                    assert state is not None
-                    engine.register(spec, dataclasses.replace(state, schedule_override=None))
-            await engine.start()
+            engine: EngineHandle
+            if settings.engine_thread:
+                engine = await ThreadedEngine.start(
+                    lambda: _open_engine_store(settings, events, specs, states, clock, options)
+                )
+            else:
+                engine = await _start_engine(store, specs, states, clock, options)
         except BaseException:
             await store.close()
             raise
@@ -111,6 +107,43 @@ class Runtime:
             await self.engine.shutdown()
         finally:
             await self.store.close()
+
+
+async def _start_engine(
+    store: Store, specs: Sequence[JobSpec], states: Mapping[str, JobState], clock: Clock, options: EngineOptions
+) -> Engine:
+    engine = Engine(store, clock=clock, options=options)
+    for spec in specs:
+        state = states.get(spec.id)
+        try:
+            engine.register(spec, state)
+        except InvalidSchedule as exc:
+            # A stored override that no longer parses must not keep the job (or jobdeck) from starting.
+            log.warning("job %s: ignoring stored schedule override: %s", spec.id, exc.message)
+            assert state is not None
+            engine.register(spec, dataclasses.replace(state, schedule_override=None))
+    await engine.start()
+    return engine
+
+
+async def _open_engine_store(
+    settings: Settings,
+    events: EventBus,
+    specs: Sequence[JobSpec],
+    states: Mapping[str, JobState],
+    clock: Clock,
+    options: EngineOptions,
+) -> tuple[Engine, Store]:
+    """On the engine's own thread: its own store (connections belong to the loop that opened them), publishing
+    to the runtime's event bus, and the engine started on it."""
+    # The loop is the engine's alone: SQLite calls run on it rather than hopping to the driver's thread.
+    store = cast(Store, PublishingStore(SqlStore(settings.database_url, inline_sqlite=True), events))
+    await store.open()
+    try:
+        return await _start_engine(store, specs, states, clock, options), store
+    except BaseException:
+        await store.close()
+        raise
 
 
 def _announce_admin_password(password: str) -> None:

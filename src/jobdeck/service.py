@@ -11,7 +11,7 @@ from typing import Any
 
 from jobdeck.audit import AuditTrail
 from jobdeck.clock import Clock
-from jobdeck.engine import Engine, JobView
+from jobdeck.engine import EngineHandle, JobView
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, StoreUnavailable
 from jobdeck.events import EventBus
 from jobdeck.ids import new_id
@@ -66,7 +66,7 @@ class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
     def __init__(
-        self, *, store: Store, engine: Engine, clock: Clock, version: str, events: EventBus | None = None
+        self, *, store: Store, engine: EngineHandle, clock: Clock, version: str, events: EventBus | None = None
     ) -> None:
         """``events``: the bus ``store`` publishes its writes on; with it, the job list skips re-reading the
         running counts while nothing was published."""
@@ -198,14 +198,14 @@ class SchedulerService:
                 )
             until = until.astimezone(UTC) if until is not None else None
             await self._store.set_paused(job_id, True, at=now, actor=actor.username, until=until)
-            self._engine.pause(job_id, until=until)
+            await self._engine.pause(job_id, until=until)
 
     async def _end_timed_pause(self, job_id: str) -> None:
         paused_until = self._engine.job(job_id).paused_until
         details = {"reason": "timed pause ended", "paused_until": paused_until.isoformat() if paused_until else None}
         async with self.audit.action(AuditAction.RESUME, SYSTEM.username, job_id=job_id, details=details):
             await self._store.set_paused(job_id, False, at=self._clock.now(), actor=SYSTEM.username)
-            self._engine.resume(job_id)
+            await self._engine.resume(job_id)
 
     async def resume_job(self, job_id: str, *, actor: Principal) -> None:
         """Resume a job; persisted. Idempotent.
@@ -215,7 +215,7 @@ class SchedulerService:
         async with self.audit.action(AuditAction.RESUME, actor.username, job_id=job_id):
             self._engine.job(job_id)
             await self._store.set_paused(job_id, False, at=self._clock.now(), actor=actor.username)
-            self._engine.resume(job_id)
+            await self._engine.resume(job_id)
 
     async def trigger_job(
         self,
@@ -319,7 +319,7 @@ class SchedulerService:
             spec = self._engine.job(job_id).spec
             schedule = parse_schedule(expression, timezone=spec.timezone)
             await self._store.set_schedule_override(job_id, expression, at=self._clock.now(), actor=actor.username)
-            self._engine.reschedule(job_id, schedule)
+            await self._engine.reschedule(job_id, schedule)
         return await self.get_job(job_id)
 
     async def reset_schedule(self, job_id: str, *, actor: Principal) -> JobSummary:
@@ -330,7 +330,7 @@ class SchedulerService:
         async with self.audit.action(AuditAction.RESET_SCHEDULE, actor.username, job_id=job_id):
             self._engine.job(job_id)
             await self._store.set_schedule_override(job_id, None, at=self._clock.now(), actor=actor.username)
-            self._engine.reschedule(job_id, None)
+            await self._engine.reschedule(job_id, None)
         return await self.get_job(job_id)
 
     # -- executions ------------------------------------------------------------------------------------------

@@ -122,9 +122,8 @@ def postgres_session_url() -> Iterator[str | None]:
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=BACKENDS)
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_session_url: str | None) -> str:
-    if request.param == "sqlite":
+async def _backend_url(backend: str, tmp_path: Path, postgres_session_url: str | None) -> str:
+    if backend.startswith("sqlite"):
         return f"sqlite+aiosqlite:///{tmp_path / 'jobdeck.db'}"
     if postgres_session_url is None:
         unavailable("PostgreSQL")
@@ -133,9 +132,18 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ses
     return postgres_session_url
 
 
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = SqlStore(store_url)
+@pytest.fixture(params=BACKENDS)
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_session_url: str | None) -> str:
+    return await _backend_url(request.param, tmp_path, postgres_session_url)
+
+
+@pytest.fixture(params=[*BACKENDS, "sqlite-inline"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_session_url: str | None
+) -> AsyncIterator[SqlStore]:
+    """The store on each database; ``sqlite-inline`` is SQLite with the engine thread's inline calls."""
+    url = await _backend_url(request.param, tmp_path, postgres_session_url)
+    opened = SqlStore(url, inline_sqlite=request.param == "sqlite-inline")
     await opened.open()
     try:
         yield opened

@@ -21,8 +21,9 @@ from live_server import LiveServer, create_users, on_store, start_live_server, w
 pytestmark = pytest.mark.slow
 
 
-def build_deck(tmp: Path) -> JobDeck:
+def build_deck(tmp: Path, *, engine_thread: bool = False) -> JobDeck:
     settings = Settings(
+        engine_thread=engine_thread,
         database_url=f"sqlite+aiosqlite:///{tmp}/api.db",
         timezone="Asia/Shanghai",
         heartbeat_interval=0.5,
@@ -55,10 +56,11 @@ def build_deck(tmp: Path) -> JobDeck:
     return deck
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=[False, True], ids=["host-loop", "engine-thread"])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The server with the engine on the host's loop and on a thread of its own (``engine_thread``)."""
     tmp = tmp_path_factory.mktemp("api")
-    deck = build_deck(tmp)
+    deck = build_deck(tmp, engine_thread=request.param)
     create_users(deck.settings.database_url)
     server = start_live_server(create_app(deck=deck))
     yield server

@@ -44,10 +44,12 @@ def target() -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, target: str) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=[False, True], ids=["host-loop", "engine-thread"])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, target: str) -> Iterator[LiveServer]:
+    """The same server with the engine on the host's loop and on a thread of its own (``engine_thread``)."""
     tmp: Path = tmp_path_factory.mktemp("runtime_api")
     settings = Settings(
+        engine_thread=request.param,
         database_url=f"sqlite+aiosqlite:///{tmp}/api.db",
         timezone="Asia/Shanghai",
         heartbeat_interval=0.5,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
+from sqlalchemy import text
 from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, at, make_run
 
 from jobdeck.models import ExecutionClose, ExecutionQuery, TriggerKind
@@ -128,3 +130,22 @@ async def test_a_faulty_write_in_a_batch_fails_alone(store: SqlStore) -> None:
     assert isinstance(results[2], Exception) and "naive datetime" in str(results[2])
     statuses = [(await store.get_execution(run.id)).status for run in runs]
     assert statuses == [SUCCESS, SUCCESS, RUNNING, SUCCESS]
+
+
+async def test_an_inline_claim_waits_for_a_write_transaction_under_way(tmp_path: Path) -> None:
+    # The engine thread's store runs claims on its own loop; a transaction of that store holding SQLite's write
+    # lock across awaits must not be kept from committing by a claim blocking the loop while it waits for the lock.
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}", inline_sqlite=True)
+    await store.open()
+    try:
+        run = make_run("sync", start=1)
+        async with store._tx(write=True) as conn:  # the write lock is taken here and held until the block ends
+            await conn.execute(text("SELECT 1"))
+            claim = asyncio.ensure_future(store.insert_execution(run))
+            done, _ = await asyncio.wait({claim}, timeout=0.5)
+            assert not done  # waiting for the lock, without holding up this loop
+            await conn.execute(text("SELECT 1"))
+        assert await claim is True
+        assert (await store.get_execution(run.id)).status is RUNNING
+    finally:
+        await store.close()

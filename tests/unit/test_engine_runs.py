@@ -142,7 +142,7 @@ async def test_unknown_jobs_and_a_stopped_engine_are_refused(store: SqlStore) ->
     with pytest.raises(JobNotFound):
         await engine.trigger("nope", force=False, kwargs=None, actor="alice")
     with pytest.raises(JobNotFound):
-        engine.pause("nope")
+        await engine.pause("nope")
     assert engine.state == "stopped"
     assert not engine.running
 

@@ -146,7 +146,7 @@ async def test_a_paused_job_does_not_fire_until_resumed(store: SqlStore) -> None
         assert engine.job("tick").next_run_time is None
         await asyncio.sleep(1.2)  # more than one fire period: a fire would have landed by now
         assert await executions_of(store, "tick") == []
-        engine.resume("tick")
+        await engine.resume("tick")
         assert not engine.job("tick").paused
         runs = await wait_until(lambda: executions_of(store, "tick"), bool, timeout=3, what="a fire after resume")
     finally:
@@ -161,20 +161,20 @@ async def test_the_job_view_follows_pause_resume_and_reschedule(store: SqlStore)
         view = engine.job("yearly")
         assert (view.paused, view.schedule_overridden, view.next_run_time) == (False, False, expected)
 
-        engine.pause("yearly")
-        engine.pause("yearly")  # idempotent
+        await engine.pause("yearly")
+        await engine.pause("yearly")  # idempotent
         assert (engine.job("yearly").paused, engine.job("yearly").next_run_time) == (True, None)
 
-        engine.resume("yearly")
+        await engine.resume("yearly")
         assert engine.job("yearly").next_run_time == expected
 
         monthly = parse_schedule("0 0 1 * *")
-        engine.reschedule("yearly", monthly)
+        await engine.reschedule("yearly", monthly)
         view = engine.job("yearly")
         assert (view.schedule, view.schedule_overridden) == (monthly, True)
         assert view.next_run_time == next_fire_time(monthly, after=datetime.now(UTC))
 
-        engine.reschedule("yearly", None)
+        await engine.reschedule("yearly", None)
         view = engine.job("yearly")
         assert (view.schedule, view.schedule_overridden, view.next_run_time) == (spec.schedule, False, expected)
 

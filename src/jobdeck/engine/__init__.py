@@ -11,20 +11,24 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Engine",
+    "EngineHandle",
     "EngineOptions",
     "JobCancelled",
     "JobContext",
     "JobView",
+    "ThreadedEngine",
     "current_context",
     "update_job_progress",
 ]
 
 _WHERE = {
     "Engine": "jobdeck.engine.core",
+    "EngineHandle": "jobdeck.engine.threaded",
     "EngineOptions": "jobdeck.engine.options",
     "JobCancelled": "jobdeck.engine.context",
     "JobContext": "jobdeck.engine.context",
     "JobView": "jobdeck.engine.core",
+    "ThreadedEngine": "jobdeck.engine.threaded",
     "current_context": "jobdeck.engine.context",
     "update_job_progress": "jobdeck.engine.context",
 }
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from jobdeck.engine.context import JobCancelled, JobContext, current_context, update_job_progress
     from jobdeck.engine.core import Engine, JobView
     from jobdeck.engine.options import EngineOptions
+    from jobdeck.engine.threaded import EngineHandle, ThreadedEngine
 
 
 def __getattr__(name: str) -> Any:

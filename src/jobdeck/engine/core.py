@@ -193,7 +193,7 @@ class Engine(Firing):
         """
         return self._view(self._entry(job_id))
 
-    def pause(self, job_id: str, *, until: datetime | None = None) -> None:
+    async def pause(self, job_id: str, *, until: datetime | None = None) -> None:
         """Stop firing a job on its schedule (manual triggers still work). Idempotent. With ``until`` the pause
         is timed: at that instant the job resumes by itself (through the handler of
         :meth:`set_pause_expired_handler`, which persists and audits it).
@@ -208,7 +208,7 @@ class Engine(Firing):
             self._timer.pause(job_id)
         self._arm_pause_timer(entry)
 
-    def resume(self, job_id: str) -> None:
+    async def resume(self, job_id: str) -> None:
         """Fire a paused job again, from its next fire time after now (fires missed while paused are skipped).
         Idempotent.
 
@@ -240,9 +240,9 @@ class Engine(Firing):
             await self._on_pause_expired(job_id)
         else:
             await self._store.set_paused(job_id, False, at=self._clock.now(), actor="system")
-            self.resume(job_id)
+            await self.resume(job_id)
 
-    def reschedule(self, job_id: str, schedule: Schedule | None) -> None:
+    async def reschedule(self, job_id: str, schedule: Schedule | None) -> None:
         """Use ``schedule`` instead of the configured one; None goes back to the configured schedule. The
         paused state is kept.
 

@@ -32,9 +32,13 @@ def page_total(offset: int, limit: int, found: int) -> int | None:
 
 
 class SqlBase:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, inline_sqlite: bool = False) -> None:
         self._url = _engine.normalize_url(url)
         self._dialect = self._url.get_backend_name()
+        self._inline = inline_sqlite and self._dialect == "sqlite" and not _engine.is_memory(self._url)
+        """:meth:`_in_driver_thread` calls run on the caller's thread (see SqlStore's ``inline_sqlite``)."""
+        self._open_writes = 0
+        """Write transactions of :meth:`_tx` under way (holding SQLite's write lock across awaits)."""
         self._engine: AsyncEngine | None = None
         self._migrated = False
         self._closed = False
@@ -69,6 +73,7 @@ class SqlBase:
             raise _engine.unreachable(exc, self._url) from exc
         try:
             if write:
+                self._open_writes += 1
                 await _engine.mark_write(conn)
             async with conn.begin():
                 yield conn
@@ -78,6 +83,8 @@ class SqlBase:
                 raise
             raise error from exc
         finally:
+            if write:
+                self._open_writes -= 1
             await conn.close()
 
     async def _in_driver_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -123,8 +130,13 @@ class SqlBase:
             raise
 
     async def _run_on(self, driver: Any, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` on the thread of ``driver`` (an aiosqlite connection)."""
+        """``work`` on the thread of ``driver`` (an aiosqlite connection), or here when inline. Inline calls use
+        only the held connection, and one at a time (each is synchronous), so they never overlap the driver's.
+        Not while a write transaction of :meth:`_tx` is open: it holds SQLite's write lock until its next step on
+        this loop, which a call waiting here for that lock would keep from ever coming."""
         try:
+            if self._inline and not self._open_writes:
+                return work(driver._conn)
             result: T = await driver._execute(work, driver._conn)
             return result
         except sqlite3.Error as exc:
@@ -144,7 +156,7 @@ class SqlBase:
             if self._engine is None:
                 if self._dialect == "sqlite":
                     _engine.prepare_sqlite_file(self._url)
-                self._engine = _engine.build_engine(self._url)
+                self._engine = _engine.build_engine(self._url, any_thread=self._inline)
             if not self._migrated and self._dialect == "sqlite" and not _engine.is_memory(self._url):
                 try:
                     await _engine.ensure_wal(self._engine)

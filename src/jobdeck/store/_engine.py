@@ -75,9 +75,10 @@ def prepare_sqlite_file(url: URL) -> None:
         raise StoreUnavailable(f"Cannot create the folder of the SQLite database {database!r}: {exc}") from exc
 
 
-def build_engine(url: URL) -> AsyncEngine:
+def build_engine(url: URL, *, any_thread: bool = False) -> AsyncEngine:
+    """``any_thread`` (SQLite): connections usable outside the driver's thread (the store's inline calls)."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, any_thread=any_thread)
     connect_args: dict[str, Any] = {}
     if "timeout" not in url.query:
         connect_args["timeout"] = PG_CONNECT_TIMEOUT_S
@@ -85,13 +86,13 @@ def build_engine(url: URL) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def _sqlite_engine(url: URL) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, any_thread: bool) -> AsyncEngine:
     memory = is_memory(url)
     if memory:
         # An in-memory database lives as long as its one connection: keep exactly one, and queue for it.
         engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
     else:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, connect_args={"check_same_thread": False} if any_thread else {})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

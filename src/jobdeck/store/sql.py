@@ -88,11 +88,17 @@ class SqlStore(RuntimeStore):
     Nothing connects before :meth:`open`. A URL without the async driver gets it (``sqlite://`` → aiosqlite,
     ``postgresql://`` → asyncpg).
 
+    ``inline_sqlite``: on a SQLite file, the calls that claim, close and count runs execute on the calling thread,
+    blocking its event loop for their few hundred microseconds, instead of a round trip to the driver's thread —
+    for a store whose loop does nothing else (the engine's own, ``Settings.engine_thread``), where the round trip
+    (a thread wake-up each way, each waiting for the GIL while another thread serves requests) costs more than
+    the call.
+
     :raises ConfigError: the URL cannot be parsed or names another database
     """
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, inline_sqlite: bool = False) -> None:
+        super().__init__(url, inline_sqlite=inline_sqlite)
         self._running_counts = SharedRead(self._count_running)
         # Every job list and every signed-in request read these: concurrent callers share one query.
         self._metadata_read = SharedRead(super().job_metadata)
