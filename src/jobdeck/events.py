@@ -75,29 +75,18 @@ class EventBus:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._subscribers: set[Subscription] = set()
-        self._published = 0
         self._home: tuple[asyncio.AbstractEventLoop, int] | None = None
         """The subscribers' loop and its thread."""
-
-    @property
-    def published(self) -> int:
-        """How many events this bus has published, listened to or not: unchanged between two reads means no write
-        of this process changed anything in between (a reader can keep what it read)."""
-        return self._published
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
 
     def publish(self, event: ChangeEvent) -> None:
-        self._published += 1
         self._deliver(event)
 
     def emit(self, kind: str, action: str, **fields: Any) -> None:
         """Publish an event stamped with the current time."""
-        # Counted first, whether anyone listens or not: readers rely on `published` to know nothing changed.
-        # (Two threads may race on the increment; it still moves, which is all a reader compares.)
-        self._published += 1
         if not self._subscribers:
             return  # nobody listens: the event is not even built (every run start and finish comes here)
         self._deliver(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))

@@ -89,7 +89,7 @@ class Runtime:
         except BaseException:
             await store.close()
             raise
-        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__, events=events)
+        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__)
         return cls(
             settings=settings,
             clock=clock,

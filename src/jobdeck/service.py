@@ -13,7 +13,6 @@ from jobdeck.audit import AuditTrail
 from jobdeck.clock import Clock
 from jobdeck.engine import EngineHandle, JobView
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, StoreUnavailable
-from jobdeck.events import EventBus
 from jobdeck.ids import new_id
 from jobdeck.models import (
     AuditAction,
@@ -55,9 +54,8 @@ SYSTEM = Principal(username="system", role=Role.ADMIN, via="system")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 """How long an ``Idempotency-Key`` of a trigger is remembered."""
 RUNNING_COUNTS_TTL = 1.0
-"""Seconds the job list reuses a read of the running counts while this process published no change. Changes
-made here show at once; the bound covers runs started or ended by other processes (replicas, the CLI), as the
-store's metadata cache does."""
+"""Seconds the job lists reuse a read of other processes' running counts (replicas, the CLI), as the store's
+metadata cache does. This process's own runs are counted by its engine, so they show at once."""
 
 _NEXT_RUN_COUNT = 5
 
@@ -65,14 +63,10 @@ _NEXT_RUN_COUNT = 5
 class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
-    def __init__(
-        self, *, store: Store, engine: EngineHandle, clock: Clock, version: str, events: EventBus | None = None
-    ) -> None:
-        """``events``: the bus ``store`` publishes its writes on; with it, the job list skips re-reading the
-        running counts while nothing was published."""
+    def __init__(self, *, store: Store, engine: EngineHandle, clock: Clock, version: str) -> None:
         self._store = store
-        self._events = events
-        self._running_cache: tuple[int, float, dict[str, int]] | None = None
+        self._elsewhere: tuple[float, dict[str, int]] | None = None
+        """Other processes' running counts, and until when they are reused."""
         self._engine = engine
         self._clock = clock
         self.audit = AuditTrail(store, clock)
@@ -112,16 +106,18 @@ class SchedulerService:
         return list(summaries)
 
     async def _running_counts(self) -> dict[str, int]:
-        events = self._events
-        if events is None:
-            return await self._store.count_running()
-        # Taken before the read: a change published while it runs leaves the result unusable for the next caller.
-        published, now = events.published, time.monotonic()
-        cached = self._running_cache
-        if cached is not None and cached[0] == published and now < cached[1]:
-            return cached[2]
-        running = await self._store.count_running()
-        self._running_cache = (published, now + RUNNING_COUNTS_TTL, running)
+        """Running executions per job: this process's from its engine (exact, no query — the job list is the
+        most requested read and runs start and end all the time), others' from the store, re-read after
+        :data:`RUNNING_COUNTS_TTL`."""
+        now = time.monotonic()
+        cached = self._elsewhere
+        if cached is None or now >= cached[0]:
+            options = self._engine.options
+            elsewhere = await self._store.count_running(other_than=(options.host, options.pid))
+            cached = self._elsewhere = (now + RUNNING_COUNTS_TTL, elsewhere)
+        running = self._engine.local_running_counts()
+        for job_id, count in cached[1].items():
+            running[job_id] = running.get(job_id, 0) + count
         return running
 
     async def get_job(self, job_id: str) -> JobSummary:
@@ -131,7 +127,7 @@ class SchedulerService:
         """
         view = self._engine.job(job_id)
         metadata = (await self._store.job_metadata()).get(job_id)
-        running = (await self._store.count_running()).get(job_id, 0)
+        running = (await self._running_counts()).get(job_id, 0)
         summary = self._summary(view, metadata, running)
         after = self._clock.now()
         times: tuple[datetime, ...] = ()

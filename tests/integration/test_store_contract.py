@@ -275,6 +275,20 @@ async def test_running_executions_oldest_first_by_job_and_host(store: SqlStore) 
     assert await store.count_running() == {"a": 2, "b": 1}
 
 
+async def test_running_counts_can_leave_out_one_process(store: SqlStore) -> None:
+    await insert(
+        store,
+        make_run("a", start=1, host="h1", pid=10),
+        make_run("a", start=2, host="h1", pid=11),  # same host, another process
+        make_run("a", start=3, host="h2", pid=10),  # same pid, another host
+        make_run("b", start=4, host="h1", pid=10),
+        make_run("d", start=5),  # no host or pid: nobody's, counted for everyone
+    )
+    await insert(store, make_run("c", start=6, status=SUCCESS, duration=1, host="h2", pid=20))
+    assert await store.count_running(other_than=("h1", 10)) == {"a": 2, "d": 1}
+    assert await store.count_running(other_than=("h9", 99)) == {"a": 3, "b": 1, "d": 1}
+
+
 async def test_stale_executions_go_by_heartbeat_not_start(store: SqlStore) -> None:
     silent, healthy_long, recently_started = await insert(
         store, make_run("silent", start=0), make_run("long", start=-3600), make_run("fresh", start=100)

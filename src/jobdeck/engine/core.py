@@ -115,6 +115,11 @@ class Engine(Firing):
         """Ids of the executions running in this process, oldest first."""
         return self._runner.running_ids()
 
+    def local_running_counts(self) -> dict[str, int]:
+        """Runs going on in this process per job id, from claim to the end of their job, without asking the
+        store. Safe to call from another thread."""
+        return self._runner.running_counts()
+
     def live_progress(self, execution_id: str) -> ProgressUpdate | None:
         """The latest progress a run in this process reported, fresher than the store between flushes; None for
         runs not going on here."""

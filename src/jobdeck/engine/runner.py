@@ -68,6 +68,8 @@ class Runner:
         self._on_closed = on_closed
         self._board = ProgressBoard(max_log_lines=options.log_max_lines, max_log_bytes=options.log_max_bytes)
         self._runs: dict[str, Run] = {}
+        self._running_per_job: dict[str, int] = {}
+        """Runs of each job from their claim until their job ends (see :meth:`running_counts`)."""
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
         self._forgotten = asyncio.Event()
@@ -82,6 +84,12 @@ class Runner:
     def running_ids(self) -> list[str]:
         """Ids of the executions running in this process, oldest first."""
         return list(self._runs)
+
+    def running_counts(self) -> dict[str, int]:
+        """Runs going on in this process per job id (jobs with none are absent): counted from their claim's
+        commit until their job ends, so a record seen closed is no longer counted. Safe from another thread (the
+        copy is one step under the GIL)."""
+        return dict(self._running_per_job)
 
     def live(self, execution_id: str) -> ProgressUpdate | None:
         """The latest in-memory progress of a local run, or None."""
@@ -166,6 +174,7 @@ class Runner:
         )
         run = Run(spec=spec, execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
         self._runs[execution.id] = run
+        self._running_per_job[spec.id] = self._running_per_job.get(spec.id, 0) + 1
         if spec.timeout is not None:
             run.timers = [loop.call_later(spec.timeout, self._time_out, run)]
         # No task of its own waits for the job: its end is a callback, and closing is batched (see _close_ended).
@@ -176,9 +185,20 @@ class Runner:
             task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
         self._end(run)
 
+    def _uncount(self, run: Run) -> None:
+        if run.counted:
+            run.counted = False
+            job_id = run.spec.id
+            left = self._running_per_job[job_id] - 1
+            if left:
+                self._running_per_job[job_id] = left
+            else:
+                del self._running_per_job[job_id]
+
     def _end(self, run: Run) -> None:
         if run.ended or run.over:
             return
+        self._uncount(run)
         run.ended = True
         self._ending.append(run)
         if self._closer is None:
@@ -229,6 +249,7 @@ class Runner:
         if run.over:
             return
         run.over = True
+        self._uncount(run)
         for timer in [*(run.timers or ()), run.escalation]:
             if timer is not None:
                 timer.cancel()

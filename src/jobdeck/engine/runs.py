@@ -43,6 +43,8 @@ class Run:
     run is queued for closing."""
     over: bool = False
     """The runner is done with the run: its record is closed (or left to the sweep) and the run forgotten."""
+    counted: bool = True
+    """Among the runner's running counts (until its job ends, or it is forgotten)."""
     timers: list[asyncio.TimerHandle] | None = None
     escalation: asyncio.TimerHandle | None = None
     stop: Stop | None = None

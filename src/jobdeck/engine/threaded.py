@@ -134,6 +134,9 @@ class ThreadedEngine:
     def local_running(self) -> list[str]:
         return self._engine.local_running()
 
+    def local_running_counts(self) -> dict[str, int]:
+        return self._engine.local_running_counts()
+
     def pending_retries(self) -> list[str]:
         return self._engine.pending_retries()
 

@@ -17,6 +17,7 @@ from jobdeck.store.schema import FINISHED_STATUSES, IS_RUNNING, UtcDateTime, exe
 __all__ = [
     "PERCENTILE_WINDOW",
     "SQLITE_COUNT_RUNNING",
+    "SQLITE_COUNT_RUNNING_ELSEWHERE",
     "counted_query",
     "counted_total",
     "percentile",
@@ -68,6 +69,10 @@ SELECT status, sum(n) FROM (
 
 SQLITE_COUNT_RUNNING = (
     "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running WHERE status = 'running' GROUP BY job_id"
+)
+SQLITE_COUNT_RUNNING_ELSEWHERE = (
+    "SELECT job_id, count(*) FROM executions INDEXED BY ix_executions_running"
+    " WHERE status = 'running' AND NOT (host IS ? AND pid IS ?) GROUP BY job_id"
 )
 
 

@@ -79,8 +79,9 @@ class Store(Protocol):
         """Every execution still ``running``, optionally only one job's or one host's, oldest first."""
         ...
 
-    async def count_running(self) -> dict[str, int]:
-        """Number of ``running`` executions per job id (jobs with none are absent)."""
+    async def count_running(self, *, other_than: tuple[str, int] | None = None) -> dict[str, int]:
+        """Number of ``running`` executions per job id (jobs with none are absent). With ``other_than`` — a
+        process's ``(host, pid)`` — that process's executions are left out (it knows its own)."""
         ...
 
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:

@@ -47,6 +47,7 @@ from jobdeck.store import _rows
 from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     SQLITE_COUNT_RUNNING,
+    SQLITE_COUNT_RUNNING_ELSEWHERE,
     counted_query,
     counted_total,
     percentile,
@@ -181,7 +182,9 @@ class SqlStore(RuntimeStore):
         async with self._tx() as conn:
             return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
-    async def count_running(self) -> dict[str, int]:
+    async def count_running(self, *, other_than: tuple[str, int] | None = None) -> dict[str, int]:
+        if other_than is not None:
+            return await self._count_running(other_than)
         # Every fire asks (max_instances): concurrent callers share one query (see SharedRead).
         return dict(await self._running_counts())
 
@@ -228,12 +231,18 @@ class SqlStore(RuntimeStore):
         user: User = await read()
         return user
 
-    async def _count_running(self) -> dict[str, int]:
+    async def _count_running(self, other_than: tuple[str, int] | None = None) -> dict[str, int]:
         if self.dialect == "sqlite":
             # Asked for every burst of fires: one call on the driver's thread instead of a transaction's hops.
-            rows = await self._in_driver_thread(_count_running_sqlite)
+            rows = await self._in_driver_thread(functools.partial(_count_running_sqlite, other_than=other_than))
             return {job_id: int(n) for job_id, n in rows}
         stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
+        if other_than is not None:
+            c = executions.c
+            # IS NOT DISTINCT FROM: a row without host or pid (written by hand) is nobody's and so counts.
+            stmt = stmt.where(
+                ~and_(c.host.is_not_distinct_from(other_than[0]), c.pid.is_not_distinct_from(other_than[1]))
+            )
         async with self._tx() as conn:
             return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
 
@@ -491,9 +500,11 @@ class SqlStore(RuntimeStore):
         return lines if after > 0 else lines[::-1]
 
 
-def _count_running_sqlite(db: sqlite3.Connection) -> list[tuple[str, int]]:
+def _count_running_sqlite(db: sqlite3.Connection, *, other_than: tuple[str, int] | None) -> list[tuple[str, int]]:
     # One statement in autocommit mode: it reads one snapshot, like the query in a transaction of its own.
-    return list(db.execute(SQLITE_COUNT_RUNNING).fetchall())
+    if other_than is None:
+        return list(db.execute(SQLITE_COUNT_RUNNING).fetchall())
+    return list(db.execute(SQLITE_COUNT_RUNNING_ELSEWHERE, other_than).fetchall())
 
 
 async def upgrade(url: str) -> None:
