@@ -241,7 +241,9 @@ def _processor(type_: Any, dialect: Dialect) -> _Processor:
 
 class _LastOf:
     """A timestamp processor remembering its last conversion: the records of a burst share their instants (the
-    fire time, the start), and formatting one costs more than the rest of its row."""
+    fire time, the start), and formatting one costs more than the rest of its row. Equal aware datetimes are the
+    same instant, so they convert to the same UTC text whatever their objects or time zones (a naive value is
+    never equal to the aware one remembered, and goes to the processor, which refuses it)."""
 
     __slots__ = ("_processor", "_result", "_value")
 
@@ -253,7 +255,7 @@ class _LastOf:
     def __call__(self, value: Any) -> Any:
         if value is None:
             return None
-        if value is not self._value:  # datetimes are immutable: the same object converts the same
+        if value is not self._value and value != self._value:
             self._result = self._processor(value)
             self._value = value
         return self._result

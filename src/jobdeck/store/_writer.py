@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, update
@@ -387,9 +388,10 @@ def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
     raise error
 
 
-def _claim_key(write: _Write) -> tuple[str, str, int]:
+def _claim_key(write: _Write) -> tuple[str, datetime, int]:
+    # The unique claim index's own order (aware datetimes compare as instants).
     values = write.values
-    return (str(values.get("job_id")), str(values.get("scheduled_time")), int(values.get("attempt") or 0))
+    return (values["job_id"], values["scheduled_time"], values["attempt"])
 
 
 def _counter_key(write: _Write) -> tuple[str, str]:
