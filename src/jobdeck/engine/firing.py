@@ -23,6 +23,7 @@ from jobdeck.engine.overlap import OverlapGate
 from jobdeck.engine.records import new_execution
 from jobdeck.engine.runner import Runner
 from jobdeck.engine.views import Entry
+from jobdeck.ids import new_ids
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
 from jobdeck.store.base import Store
 
@@ -129,15 +130,23 @@ class Firing:
         self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
     ) -> None:
         send_marks()
-        if len(fires) <= _LAUNCH_CHUNK:
-            await self._launch_fires(fires, invokers)
-            return
-        # A large burst in chunks, each made and claimed by a task of its own: the first chunk's claims are on their
-        # way to the store while the next chunk's records are made, and each chunk's runs start once its own claims
+        # In chunks, each made into records and claimed by a task of its own, one chunk per turn of the loop: the
+        # store's writer gets turns in between, so the first claims are on their way to the database (which works
+        # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
         # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
+        # Runs ending meanwhile are closed once the burst is started (see Runner.hold_closes).
         loop = asyncio.get_running_loop()
-        chunks = [fires[i : i + _LAUNCH_CHUNK] for i in range(0, len(fires), _LAUNCH_CHUNK)]
-        await asyncio.gather(*(loop.create_task(self._launch_fires(chunk, invokers)) for chunk in chunks))
+        launches: list[asyncio.Task[None]] = []
+        self._runner.hold_closes()
+        try:
+            for offset in range(0, len(fires), _LAUNCH_CHUNK):
+                if launches:
+                    await asyncio.sleep(0)
+                chunk = fires[offset : offset + _LAUNCH_CHUNK]
+                launches.append(loop.create_task(self._launch_fires(chunk, invokers)))
+            await asyncio.gather(*launches)
+        finally:
+            self._runner.release_closes()
 
     async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
         if not self.running:
@@ -154,9 +163,10 @@ class Firing:
                     scheduled_time=fire_time,
                     trigger=TriggerKind.SCHEDULE,
                     kwargs=spec.kwargs,
+                    execution_id=execution_id,
                 ),
             )
-            for spec, fire_time in fires
+            for (spec, fire_time), execution_id in zip(fires, new_ids(now, len(fires)), strict=True)
         ]
         await self._runner.launch_many(launches)
 

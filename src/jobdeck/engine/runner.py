@@ -70,6 +70,7 @@ class Runner:
         self._runs: dict[str, Run] = {}
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
+        self._close_holds = 0
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
         self._threads: Executor | None = None
@@ -176,23 +177,38 @@ class Runner:
             task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
         self._end(run)
 
+    def hold_closes(self) -> None:
+        """Close no run until :meth:`release_closes` (as many calls): a burst being claimed and started keeps the
+        loop and the store's writer for its claims. Runs ending meanwhile keep their end time (their records get
+        it as ``finished_at``) and are closed on release."""
+        self._close_holds += 1
+
+    def release_closes(self) -> None:
+        self._close_holds -= 1
+        if not self._close_holds and self._ending and self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+
     def _end(self, run: Run) -> None:
         if run.ended or run.over:
             return
         run.ended = True
+        run.ended_at = self._clock.now()
         self._ending.append(run)
-        if self._closer is None:
+        if self._closer is None and not self._close_holds:
             self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
 
     async def _close_ended(self) -> None:
         # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
-            while self._ending:
+            while self._ending and not self._close_holds:
                 await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
                 runs, self._ending = self._ending, []
                 await self._close_runs(runs)
         finally:
             self._closer = None
+        if self._ending and not self._close_holds:
+            # Released while the last batch was being closed (its release saw this task still running).
+            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
 
     async def _close_runs(self, runs: list[Run]) -> None:
         try:
@@ -200,22 +216,22 @@ class Runner:
             outcomes = []
             for run in runs:
                 status, fields = run_outcome(run, cancel_grace=self._options.cancel_grace)
-                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, now)
-                outcomes.append((run, status, fields, retry))
+                ended_at = run.ended_at or now
+                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, ended_at)
+                outcomes.append((run, status, fields, retry, ended_at))
             try:
                 # The last progress and log lines of these runs land before their records turn terminal.
                 await self._flush(None)
             except Exception:
                 self._log.exception("jobdeck: could not store the final progress of %d execution(s)", len(runs))
-            finished_at = self._clock.now()
             closes = [
                 ExecutionClose(
-                    execution_id=run.execution.id, status=status, finished_at=finished_at, retry_at=retry, **fields
+                    execution_id=run.execution.id, status=status, finished_at=ended_at, retry_at=retry, **fields
                 )
-                for run, status, fields, retry in outcomes
+                for run, status, fields, retry, ended_at in outcomes
             ]
             closed = await self._close(closes)
-            for (run, status, _, retry), ok in zip(outcomes, closed, strict=True):
+            for (run, status, _, retry, _), ok in zip(outcomes, closed, strict=True):
                 if ok and self._on_closed is not None:
                     try:
                         self._on_closed(run.spec, run.execution, status, retry)
