@@ -8,8 +8,10 @@ admitted together) or one by one (jitter, overlap waits, catch-up) — and the r
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+import threading
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,43 @@ __all__ = ["Firing"]
 
 _LAUNCH_CHUNK = 1000
 """Fires of a burst made into records and claimed per task (see ``_start_many``)."""
+
+
+_PAUSE_COLLECTION_FROM = 500
+"""Fires due at one instant from which the garbage collector is paused while they are started (``_dispatch_due``)."""
+_PAUSE_COLLECTION_MAX = 10.0
+"""Seconds after which a burst's pause of the garbage collector ends even if the burst is not started yet."""
+
+_pauses = 0
+_paused = False
+_pauses_lock = threading.Lock()
+
+
+def _pause_collection() -> Callable[[], None]:
+    """Pause automatic garbage collection (process-wide, as ``gc`` is) until the returned function is called (once
+    is enough; later calls do nothing). Pauses nest; the collector is enabled again by the last resume, and only if
+    it was enabled before the first pause."""
+    global _pauses, _paused
+    with _pauses_lock:
+        if _pauses == 0 and gc.isenabled():
+            gc.disable()
+            _paused = True
+        _pauses += 1
+    resumed = False
+
+    def resume() -> None:
+        global _pauses, _paused
+        nonlocal resumed
+        with _pauses_lock:
+            if resumed:
+                return
+            resumed = True
+            _pauses -= 1
+            if _pauses == 0 and _paused:
+                _paused = False
+                gc.enable()
+
+    return resume
 
 
 class Firing:
@@ -63,8 +102,23 @@ class Firing:
 
     def _dispatch_due(self) -> None:
         due, self._due = self._due, []
-        if due:
+        if len(due) >= _PAUSE_COLLECTION_FROM:
+            self._spawn(self._fire_burst(due), name=f"jobdeck-fires:{len(due)}")
+        elif due:
             self._spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
+
+    async def _fire_burst(self, due: list[tuple[str, datetime]]) -> None:
+        # Everything a big burst allocates (records, claims, tasks) stays alive until its runs are started, so a
+        # cyclic collection meanwhile frees nothing of it but walks the whole heap — several full ones in a burst of
+        # thousands, ~0.1 s each in a process holding a few thousand jobs. Paused until the burst is admitted,
+        # claimed and started (at most _PAUSE_COLLECTION_MAX seconds), then restored.
+        resume = _pause_collection()
+        limit = asyncio.get_running_loop().call_later(_PAUSE_COLLECTION_MAX, resume)
+        try:
+            await self._fire_many(due)
+        finally:
+            limit.cancel()
+            resume()
 
     def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
         self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
