@@ -142,10 +142,9 @@ class Firing:
         marks: list[asyncio.Future[None]] = []
 
         def send_marks() -> None:
-            # Once: with the burst's claims (or at the end, when none were made together). Queued in the same turn
-            # of the loop, marks and claims commit in one transaction, and the burst waits for one commit, not two.
-            # (Were a mark ever committed after its claim, only a crash in between would show it: catch-up would
-            # fire again, and find the fire's claim taken.)
+            # Once: after the burst's claims (or at the end, when none were made together), so that the burst's
+            # runs wait for the claims alone. A mark committed after its claim shows only after a crash in between:
+            # catch-up fires again, and finds the fire's claim taken (no second record, no second run).
             if not marks:
                 marks.append(asyncio.ensure_future(self._store.record_fires([(e.spec.id, t) for e, t in fires])))
 
@@ -183,7 +182,6 @@ class Firing:
     async def _start_many(
         self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
     ) -> None:
-        send_marks()
         # In chunks, each made into records and claimed by a task of its own, one chunk per turn of the loop: the
         # store's writer gets turns in between, so the first claims are on their way to the database (which works
         # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
@@ -200,6 +198,7 @@ class Firing:
                 launches.append(loop.create_task(self._launch_fires(chunk, invokers)))
             await asyncio.gather(*launches)
         finally:
+            send_marks()
             self._runner.release_closes()
 
     async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
