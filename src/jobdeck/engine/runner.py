@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jobdeck.clock import Clock
@@ -47,6 +47,8 @@ ClosedCallback = Callable[[JobSpec, Execution, ExecutionStatus, "datetime | None
 STILL_RUNNING = "cancel requested, still running"
 """The progress message of a thread job that did not stop within the cancel grace (it cannot be killed)."""
 
+_SAME_END = timedelta(milliseconds=1)
+"""Runs ending within this of the previous run's end get its end time (``Runner._end``)."""
 _CLOSE_ATTEMPTS = 3
 _CLOSE_RETRY_DELAY = 0.5
 
@@ -71,6 +73,7 @@ class Runner:
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
         self._close_holds = 0
+        self._last_end: datetime | None = None
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
         self._threads: Executor | None = None
@@ -192,7 +195,11 @@ class Runner:
         if run.ended or run.over:
             return
         run.ended = True
-        run.ended_at = self._clock.now()
+        now = self._clock.now()
+        last = self._last_end
+        if last is not None and last <= now < last + _SAME_END:
+            now = last  # runs ending together share one instant: their closes convert one timestamp, not one each
+        run.ended_at = self._last_end = now
         self._ending.append(run)
         if self._closer is None and not self._close_holds:
             self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
