@@ -188,7 +188,15 @@ class Runner:
 
     def release_closes(self) -> None:
         self._close_holds -= 1
-        if not self._close_holds and self._ending and self._closer is None:
+        self._close_if_ended()
+
+    @property
+    def _closes_held(self) -> bool:
+        # Not once shutdown began: it waits for the records of runs that ended to be closed.
+        return self._close_holds > 0 and self._accepting
+
+    def _close_if_ended(self) -> None:
+        if self._ending and self._closer is None and not self._closes_held:
             self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
 
     def _end(self, run: Run) -> None:
@@ -201,21 +209,18 @@ class Runner:
             now = last  # runs ending together share one instant: their closes convert one timestamp, not one each
         run.ended_at = self._last_end = now
         self._ending.append(run)
-        if self._closer is None and not self._close_holds:
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+        self._close_if_ended()
 
     async def _close_ended(self) -> None:
         # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
-            while self._ending and not self._close_holds:
+            while self._ending and not self._closes_held:
                 await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
                 runs, self._ending = self._ending, []
                 await self._close_runs(runs)
         finally:
             self._closer = None
-        if self._ending and not self._close_holds:
-            # Released while the last batch was being closed (its release saw this task still running).
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+        self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
 
     async def _close_runs(self, runs: list[Run]) -> None:
         try:
@@ -423,6 +428,7 @@ class Runner:
         to notice it; those still going are abandoned and recorded ``failed`` (a thread cannot be killed).
         """
         self._accepting = False
+        self._close_if_ended()  # runs held for a burst's sake are closed now (see _closes_held)
         runs = list(self._runs.values())
         if runs:
             await self._wait_over(runs, self._options.shutdown_grace)
