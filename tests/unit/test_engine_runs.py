@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -383,3 +383,37 @@ async def test_a_run_marked_failed_by_an_operator_is_stopped_locally(store: SqlS
         await wait_until(lambda: asyncio.sleep(0, engine.local_running()), lambda ids: not ids, timeout=3)
     done = await store.get_execution(run.id)
     assert (done.status, done.error_message) == (ExecutionStatus.FAILED, "marked failed")
+
+
+# -- closes held during a burst ------------------------------------------------------------------------------------
+
+
+async def test_a_run_ending_while_closes_are_held_is_closed_on_release_with_its_own_end(store: SqlStore) -> None:
+    ended: list[datetime] = []
+
+    async def quick() -> str:
+        ended.append(datetime.now(UTC))
+        return "done"
+
+    async with started(store, job("quick", quick)) as engine:
+        runner = engine._runner
+        runner.hold_closes()
+        run = await engine.trigger("quick", force=False, kwargs=None, actor="alice")
+        await wait_until(lambda: asyncio.sleep(0, runner._ending), bool, timeout=3, what="the run to end")
+        assert (await store.get_execution(run.id)).status is ExecutionStatus.RUNNING
+        runner.release_closes()
+        done = await wait_for_execution(store, run.id, is_done, timeout=3)
+    assert done.status is ExecutionStatus.SUCCESS
+    assert done.finished_at is not None and ended[0] <= done.finished_at < ended[0] + timedelta(seconds=1)
+
+
+async def test_shutdown_closes_runs_held_for_a_burst_with_their_real_outcome(store: SqlStore) -> None:
+    async def quick() -> str:
+        return "done"
+
+    async with started(store, job("quick", quick)) as engine:
+        engine._runner.hold_closes()  # never released: a burst still being claimed when shutdown begins
+        run = await engine.trigger("quick", force=False, kwargs=None, actor="alice")
+        await wait_until(lambda: asyncio.sleep(0, engine._runner._ending), bool, timeout=3, what="the run to end")
+    done = await store.get_execution(run.id)
+    assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, '"done"')

@@ -1,4 +1,4 @@
-"""Engine pieces that need no store: return-value rendering, the context and its board, job-kind calling rules."""
+"""Engine pieces that need no store: return-value rendering, the context and its board, job-kind calling rules, ids."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from jobdeck import ids
 from jobdeck.engine import EngineOptions, JobCancelled, JobContext, current_context, update_job_progress
 from jobdeck.engine.context import ProgressBoard
 from jobdeck.engine.kinds import PythonInvoker, invoker_for, resolve_callable
@@ -264,3 +265,28 @@ def test_frozen_clock_moves_only_when_told() -> None:
     assert clock.now().hour == 18
     with pytest.raises(ValueError, match="naive"):
         clock.set(datetime(2026, 3, 6, 18, 0))
+
+
+# -- ids ---------------------------------------------------------------------------------------------------------
+
+
+def _ulid(at: datetime, random_bits: int) -> str:
+    """The id layout spelled out: 48-bit milliseconds then 80 random bits, 26 Crockford base32 characters."""
+    value = (int(at.timestamp() * 1000) << 80) | random_bits
+    return "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+@pytest.mark.parametrize("at", [T0, T0 + timedelta(milliseconds=1), datetime(2099, 12, 31, 23, 59, 59, 999999, UTC)])
+def test_ids_are_the_millisecond_then_the_random_bits_in_crockford_base32(
+    at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = bytes(range(7, 37))
+    monkeypatch.setattr(ids.os, "urandom", lambda n: drawn[:n])
+    assert ids.new_id(at) == _ulid(at, int.from_bytes(drawn[:10], "big"))
+    assert ids.new_ids(at, 3) == [_ulid(at, int.from_bytes(drawn[i : i + 10], "big")) for i in (0, 10, 20)]
+
+
+def test_ids_sort_by_time_and_do_not_repeat() -> None:
+    made = [ids.new_id(T0), *ids.new_ids(T0 + timedelta(milliseconds=1), 500), ids.new_id(T0 + timedelta(seconds=1))]
+    assert len(set(made)) == len(made)
+    assert made[0] < min(made[1:-1]) and max(made[1:-1]) < made[-1]

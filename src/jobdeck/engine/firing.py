@@ -8,8 +8,10 @@ admitted together) or one by one (jitter, overlap waits, catch-up) — and the r
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+import threading
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from jobdeck.engine.overlap import OverlapGate
 from jobdeck.engine.records import new_execution
 from jobdeck.engine.runner import Runner
 from jobdeck.engine.views import Entry
+from jobdeck.ids import new_ids
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
 from jobdeck.store.base import Store
 
@@ -30,6 +33,43 @@ __all__ = ["Firing"]
 
 _LAUNCH_CHUNK = 1000
 """Fires of a burst made into records and claimed per task (see ``_start_many``)."""
+
+
+_PAUSE_COLLECTION_FROM = 500
+"""Fires due at one instant from which the garbage collector is paused while they are started (``_dispatch_due``)."""
+_PAUSE_COLLECTION_MAX = 10.0
+"""Seconds after which a burst's pause of the garbage collector ends even if the burst is not started yet."""
+
+_pauses = 0
+_paused = False
+_pauses_lock = threading.Lock()
+
+
+def _pause_collection() -> Callable[[], None]:
+    """Pause automatic garbage collection (process-wide, as ``gc`` is) until the returned function is called (once
+    is enough; later calls do nothing). Pauses nest; the collector is enabled again by the last resume, and only if
+    it was enabled before the first pause."""
+    global _pauses, _paused
+    with _pauses_lock:
+        if _pauses == 0 and gc.isenabled():
+            gc.disable()
+            _paused = True
+        _pauses += 1
+    resumed = False
+
+    def resume() -> None:
+        global _pauses, _paused
+        nonlocal resumed
+        with _pauses_lock:
+            if resumed:
+                return
+            resumed = True
+            _pauses -= 1
+            if _pauses == 0 and _paused:
+                _paused = False
+                gc.enable()
+
+    return resume
 
 
 class Firing:
@@ -62,8 +102,23 @@ class Firing:
 
     def _dispatch_due(self) -> None:
         due, self._due = self._due, []
-        if due:
+        if len(due) >= _PAUSE_COLLECTION_FROM:
+            self._spawn(self._fire_burst(due), name=f"jobdeck-fires:{len(due)}")
+        elif due:
             self._spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
+
+    async def _fire_burst(self, due: list[tuple[str, datetime]]) -> None:
+        # Everything a big burst allocates (records, claims, tasks) stays alive until its runs are started, so a
+        # cyclic collection meanwhile frees nothing of it but walks the whole heap — several full ones in a burst of
+        # thousands, ~0.1 s each in a process holding a few thousand jobs. Paused until the burst is admitted,
+        # claimed and started (at most _PAUSE_COLLECTION_MAX seconds), then restored.
+        resume = _pause_collection()
+        limit = asyncio.get_running_loop().call_later(_PAUSE_COLLECTION_MAX, resume)
+        try:
+            await self._fire_many(due)
+        finally:
+            limit.cancel()
+            resume()
 
     def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
         self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
@@ -87,10 +142,9 @@ class Firing:
         marks: list[asyncio.Future[None]] = []
 
         def send_marks() -> None:
-            # Once: with the burst's claims (or at the end, when none were made together). Queued in the same turn
-            # of the loop, marks and claims commit in one transaction, and the burst waits for one commit, not two.
-            # (Were a mark ever committed after its claim, only a crash in between would show it: catch-up would
-            # fire again, and find the fire's claim taken.)
+            # Once: after the burst's claims (or at the end, when none were made together), so that the burst's
+            # runs wait for the claims alone. A mark committed after its claim shows only after a crash in between:
+            # catch-up fires again, and finds the fire's claim taken (no second record, no second run).
             if not marks:
                 marks.append(asyncio.ensure_future(self._store.record_fires([(e.spec.id, t) for e, t in fires])))
 
@@ -128,16 +182,24 @@ class Firing:
     async def _start_many(
         self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
     ) -> None:
-        send_marks()
-        if len(fires) <= _LAUNCH_CHUNK:
-            await self._launch_fires(fires, invokers)
-            return
-        # A large burst in chunks, each made and claimed by a task of its own: the first chunk's claims are on their
-        # way to the store while the next chunk's records are made, and each chunk's runs start once its own claims
+        # In chunks, each made into records and claimed by a task of its own, one chunk per turn of the loop: the
+        # store's writer gets turns in between, so the first claims are on their way to the database (which works
+        # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
         # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
+        # Runs ending meanwhile are closed once the burst is started (see Runner.hold_closes).
         loop = asyncio.get_running_loop()
-        chunks = [fires[i : i + _LAUNCH_CHUNK] for i in range(0, len(fires), _LAUNCH_CHUNK)]
-        await asyncio.gather(*(loop.create_task(self._launch_fires(chunk, invokers)) for chunk in chunks))
+        launches: list[asyncio.Task[None]] = []
+        self._runner.hold_closes()
+        try:
+            for offset in range(0, len(fires), _LAUNCH_CHUNK):
+                if launches:
+                    await asyncio.sleep(0)
+                chunk = fires[offset : offset + _LAUNCH_CHUNK]
+                launches.append(loop.create_task(self._launch_fires(chunk, invokers)))
+            await asyncio.gather(*launches)
+        finally:
+            send_marks()
+            self._runner.release_closes()
 
     async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
         if not self.running:
@@ -154,9 +216,10 @@ class Firing:
                     scheduled_time=fire_time,
                     trigger=TriggerKind.SCHEDULE,
                     kwargs=spec.kwargs,
+                    execution_id=execution_id,
                 ),
             )
-            for spec, fire_time in fires
+            for (spec, fire_time), execution_id in zip(fires, new_ids(now, len(fires)), strict=True)
         ]
         await self._runner.launch_many(launches)
 

@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jobdeck.clock import Clock
@@ -47,6 +47,8 @@ ClosedCallback = Callable[[JobSpec, Execution, ExecutionStatus, "datetime | None
 STILL_RUNNING = "cancel requested, still running"
 """The progress message of a thread job that did not stop within the cancel grace (it cannot be killed)."""
 
+_SAME_END = timedelta(milliseconds=1)
+"""Runs ending within this of the previous run's end get its end time (``Runner._end``)."""
 _CLOSE_ATTEMPTS = 3
 _CLOSE_RETRY_DELAY = 0.5
 
@@ -72,6 +74,8 @@ class Runner:
         """Runs of each job from their claim until their job ends (see :meth:`running_counts`)."""
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
+        self._close_holds = 0
+        self._last_end: datetime | None = None
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
         self._threads: Executor | None = None
@@ -195,24 +199,48 @@ class Runner:
             else:
                 del self._running_per_job[job_id]
 
+    def hold_closes(self) -> None:
+        """Close no run until :meth:`release_closes` (as many calls): a burst being claimed and started keeps the
+        loop and the store's writer for its claims. Runs ending meanwhile keep their end time (their records get
+        it as ``finished_at``) and are closed on release."""
+        self._close_holds += 1
+
+    def release_closes(self) -> None:
+        self._close_holds -= 1
+        self._close_if_ended()
+
+    @property
+    def _closes_held(self) -> bool:
+        # Not once shutdown began: it waits for the records of runs that ended to be closed.
+        return self._close_holds > 0 and self._accepting
+
+    def _close_if_ended(self) -> None:
+        if self._ending and self._closer is None and not self._closes_held:
+            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+
     def _end(self, run: Run) -> None:
         if run.ended or run.over:
             return
         self._uncount(run)
         run.ended = True
+        now = self._clock.now()
+        last = self._last_end
+        if last is not None and last <= now < last + _SAME_END:
+            now = last  # runs ending together share one instant: their closes convert one timestamp, not one each
+        run.ended_at = self._last_end = now
         self._ending.append(run)
-        if self._closer is None:
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+        self._close_if_ended()
 
     async def _close_ended(self) -> None:
         # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
-            while self._ending:
+            while self._ending and not self._closes_held:
                 await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
                 runs, self._ending = self._ending, []
                 await self._close_runs(runs)
         finally:
             self._closer = None
+        self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
 
     async def _close_runs(self, runs: list[Run]) -> None:
         try:
@@ -220,22 +248,22 @@ class Runner:
             outcomes = []
             for run in runs:
                 status, fields = run_outcome(run, cancel_grace=self._options.cancel_grace)
-                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, now)
-                outcomes.append((run, status, fields, retry))
+                ended_at = run.ended_at or now
+                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, ended_at)
+                outcomes.append((run, status, fields, retry, ended_at))
             try:
                 # The last progress and log lines of these runs land before their records turn terminal.
                 await self._flush(None)
             except Exception:
                 self._log.exception("jobdeck: could not store the final progress of %d execution(s)", len(runs))
-            finished_at = self._clock.now()
             closes = [
                 ExecutionClose(
-                    execution_id=run.execution.id, status=status, finished_at=finished_at, retry_at=retry, **fields
+                    execution_id=run.execution.id, status=status, finished_at=ended_at, retry_at=retry, **fields
                 )
-                for run, status, fields, retry in outcomes
+                for run, status, fields, retry, ended_at in outcomes
             ]
             closed = await self._close(closes)
-            for (run, status, _, retry), ok in zip(outcomes, closed, strict=True):
+            for (run, status, _, retry, _), ok in zip(outcomes, closed, strict=True):
                 if ok and self._on_closed is not None:
                     try:
                         self._on_closed(run.spec, run.execution, status, retry)
@@ -421,6 +449,7 @@ class Runner:
         to notice it; those still going are abandoned and recorded ``failed`` (a thread cannot be killed).
         """
         self._accepting = False
+        self._close_if_ended()  # runs held for a burst's sake are closed now (see _closes_held)
         runs = list(self._runs.values())
         if runs:
             await self._wait_over(runs, self._options.shutdown_grace)

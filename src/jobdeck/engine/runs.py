@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from jobdeck.engine.context import JobCancelled, JobContext
@@ -41,6 +42,8 @@ class Run:
     ended: bool = False
     """The job's task ended, or jobdeck stopped waiting for a job that ignores the cancellation of its task: the
     run is queued for closing."""
+    ended_at: datetime | None = None
+    """When the run ended (see ``ended``): its record's ``finished_at``."""
     over: bool = False
     """The runner is done with the run: its record is closed (or left to the sweep) and the run forgotten."""
     counted: bool = True

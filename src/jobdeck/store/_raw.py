@@ -11,6 +11,7 @@ they are stored the same) and executed by one function on the driver's thread: B
 from __future__ import annotations
 
 import functools
+import operator
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ _Processor = Callable[[Any], Any] | None
 _Step = Callable[[sqlite3.Connection], None]
 
 _COLUMNS = [column.name for column in executions.columns]
+_VALUES_IN_ORDER = operator.itemgetter(*_COLUMNS)
 _CHUNK = 500
 """Rows per multi-row insert / ids per ``IN (…)``: 500 × 28 columns stays below SQLite's parameter limit."""
 
@@ -64,7 +66,9 @@ class RawSqlite:
     def __init__(self) -> None:
         self._dialect: Dialect = SQLiteDialect_aiosqlite()
         self._compiled: dict[Hashable, _Compiled] = {}
-        self._insert_processors = [(name, _processor(executions.c[name].type, self._dialect)) for name in _COLUMNS]
+        processors = [_processor(executions.c[name].type, self._dialect) for name in _COLUMNS]
+        self._insert_converted = [(i, processor) for i, processor in enumerate(processors) if processor is not None]
+        """Positions of a claim row converted by their column type (the rest go to the driver as they are)."""
         self._insert_sql: dict[int, str] = {}
 
     def plan(
@@ -134,13 +138,19 @@ class RawSqlite:
                     f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * len(chunk))} "
                     "ON CONFLICT DO NOTHING RETURNING id"
                 )
-            flat = tuple(
-                w.values[name] if proc is None else proc(w.values[name])
-                for _, w in chunk
-                for name, proc in self._insert_processors
-            )
+            flat: list[Any] = []
+            for _, w in chunk:
+                flat += self._insert_row(w.values)
             steps.append(functools.partial(_claim, sql, flat, [(index, w.key) for index, w in chunk], results))
         return steps
+
+    def _insert_row(self, values: Mapping[str, Any]) -> list[Any]:
+        row = list(_VALUES_IN_ORDER(values))
+        for i, processor in self._insert_converted:
+            value = row[i]
+            if value is not None:  # a claim's row is mostly NULLs: their processors would return None
+                row[i] = processor(value)
+        return row
 
     def _closes(
         self,
@@ -195,9 +205,7 @@ class RawSqlite:
         return compiled
 
 
-def _claim(
-    sql: str, flat: tuple[Any, ...], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection
-) -> None:
+def _claim(sql: str, flat: list[Any], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection) -> None:
     written = {str(found) for (found,) in db.execute(sql, flat).fetchall()}
     for index, key in keys:
         results[index] = key in written
@@ -241,7 +249,9 @@ def _processor(type_: Any, dialect: Dialect) -> _Processor:
 
 class _LastOf:
     """A timestamp processor remembering its last conversion: the records of a burst share their instants (the
-    fire time, the start), and formatting one costs more than the rest of its row."""
+    fire time, the start), and formatting one costs more than the rest of its row. Equal aware datetimes are the
+    same instant, so they convert to the same UTC text whatever their objects or time zones (a naive value is
+    never equal to the aware one remembered, and goes to the processor, which refuses it)."""
 
     __slots__ = ("_processor", "_result", "_value")
 
@@ -253,7 +263,7 @@ class _LastOf:
     def __call__(self, value: Any) -> Any:
         if value is None:
             return None
-        if value is not self._value:  # datetimes are immutable: the same object converts the same
+        if value is not self._value and value != self._value:
             self._result = self._processor(value)
             self._value = value
         return self._result
