@@ -35,6 +35,10 @@ _LAUNCH_CHUNK = 1000
 """Fires of a burst made into records and claimed per task (see ``_start_many``)."""
 
 
+_MARKS_WITH_CLAIMS = 100
+"""Up to this many fires admitted together, their fire marks are written in their claims' transaction (one commit,
+not two: the usual case, a fire or a few); a bigger burst writes them after, so its runs wait for the claims alone."""
+
 _PAUSE_COLLECTION_FROM = 500
 """Fires due at one instant from which the garbage collector is paused while they are started (``_dispatch_due``)."""
 _PAUSE_COLLECTION_MAX = 10.0
@@ -187,6 +191,10 @@ class Firing:
         # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
         # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
         # Runs ending meanwhile are closed once the burst is started (see Runner.hold_closes).
+        if len(fires) <= _MARKS_WITH_CLAIMS:
+            send_marks()  # queued in this turn of the loop with the claims: they commit together
+            await self._launch_fires(fires, invokers)
+            return
         loop = asyncio.get_running_loop()
         launches: list[asyncio.Task[None]] = []
         self._runner.hold_closes()
