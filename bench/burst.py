@@ -16,6 +16,7 @@ from bench.common import (
     Row,
     Target,
     apscheduler,
+    as_server_process,
     execution_counts,
     jobdeck_settings,
     median,
@@ -45,6 +46,7 @@ async def baseline_burst(count: int) -> float:
     trigger = DateTrigger(run_date=_dt(fire_at))
     for i in range(count):
         scheduler.add_job(noop, trigger=trigger, id=f"job{i}")
+    as_server_process()
     await sleep_until(fire_at)
     done = await wait_for(lambda: len(STARTS) >= count, timeout=60 + count / 100)
     scheduler.shutdown(wait=False)
@@ -60,6 +62,7 @@ async def jobdeck_burst(count: int, cfg: Config, run: int) -> tuple[float, dict[
     specs = [once_spec(f"job{i}", noop, fire_at) for i in range(count)]
     settings = jobdeck_settings(sqlite_url(cfg.workdir / f"burst-{count}-{run}.db"))
     runtime = await start_runtime(settings, specs)
+    as_server_process()
     try:
         if time.time() > fire_at:
             raise RuntimeError("jobdeck took longer to start than the lead time; raise it")

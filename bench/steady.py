@@ -16,6 +16,7 @@ from bench.common import (
     Row,
     Target,
     apscheduler,
+    as_server_process,
     execution_counts,
     interval_spec,
     jobdeck_settings,
@@ -56,6 +57,7 @@ async def baseline_steady(count: int, seconds: float) -> tuple[list[float], int]
     for i in range(count):
         trigger = IntervalTrigger(seconds=1, start_date=_EPOCH + timedelta(seconds=i / count), timezone=UTC)
         scheduler.add_job(_job(i), trigger=trigger, id=f"job{i}")
+    as_server_process()
     scheduler.start()
     window = (int(time.time()) + 2.0, int(time.time()) + 2.0 + seconds)
     await asyncio.sleep(window[1] - time.time() + 0.5)
@@ -69,6 +71,7 @@ async def jobdeck_steady(count: int, seconds: float, cfg: Config) -> tuple[list[
     specs = [interval_spec(f"job{i}", _job(i), 1, i / count) for i in range(count)]
     settings = jobdeck_settings(sqlite_url(cfg.workdir / "steady.db"))
     runtime = await start_runtime(settings, specs)
+    as_server_process()
     try:
         window = (int(time.time()) + 2.0, int(time.time()) + 2.0 + seconds)
         await asyncio.sleep(window[1] - time.time() + 0.5)
