@@ -6,6 +6,7 @@ import asyncio
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -190,11 +191,13 @@ def interval_spec(job_id: str, function: Callable[..., Any], seconds: int, phase
 
 def as_server_process() -> None:
     """Tune this process as ``jobdeck serve`` tunes its own once started (:mod:`jobdeck.server`: the heap alive now
-    frozen out of the garbage collector's sight). The timing scenarios call it on both sides, once the baseline's
-    jobs or jobdeck's runtime are set up: on this kind of VM a full collection of a start-up heap takes 100–150 ms,
-    a pause that would otherwise be the p99 of whichever side happened to collect during its window."""
-    from jobdeck.server import freeze_startup_heap
+    frozen out of the garbage collector's sight, a 0.1 ms thread switch interval). The timing scenarios call it on
+    both sides, once the baseline's jobs or jobdeck's runtime are set up: on this kind of VM a full collection of a
+    start-up heap takes 100–150 ms, a pause that would otherwise be the p99 of whichever side collected during its
+    window; and jobdeck's store driver runs on a thread of its own, which waits for the GIL one switch interval."""
+    from jobdeck.server import SWITCH_INTERVAL, freeze_startup_heap
 
+    sys.setswitchinterval(SWITCH_INTERVAL)
     freeze_startup_heap()
 
 
