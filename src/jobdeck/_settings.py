@@ -125,16 +125,6 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=0, le=65535)
 
-    @property
-    def database_in_memory(self) -> bool:
-        """Whether ``database_url`` names an in-memory SQLite database, which lives in its one connection (a
-        second store opened on the URL — another process's, or the engine thread's — would see another one)."""
-        scheme, _, rest = self.database_url.partition("://")
-        if not scheme.startswith("sqlite"):
-            return False
-        database = rest.partition("/")[2].partition("?")[0]
-        return database in ("", ":memory:") or "mode=memory" in rest
-
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)

@@ -22,7 +22,7 @@ from jobdeck.errors import ConfigError, InvalidSchedule
 from jobdeck.events import EventBus, PublishingStore
 from jobdeck.models import JobMetadata, JobSpec, JobState
 from jobdeck.service import SchedulerService
-from jobdeck.store import SqlStore
+from jobdeck.store import SqlStore, is_in_memory
 from jobdeck.store.base import Store
 
 __all__ = ["Runtime"]
@@ -49,7 +49,7 @@ class Runtime:
         """Open the store (migrating it), make sure an admin exists, register the jobs and start firing."""
         clock = clock or SystemClock()
         events = EventBus(clock)
-        if settings.engine_thread and settings.database_in_memory:
+        if settings.engine_thread and is_in_memory(settings.database_url):
             # The engine's thread opens a store of its own, which would be another, empty, database.
             raise ConfigError("needs a database file or server, not in-memory SQLite", field="engine_thread")
         store = cast(Store, PublishingStore(SqlStore(settings.database_url), events))

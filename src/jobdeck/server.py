@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from jobdeck.config import Settings
+from jobdeck.store import is_in_memory
 
 __all__ = ["SWITCH_INTERVAL", "freeze_startup_heap", "run_server", "server_settings"]
 
@@ -32,7 +33,7 @@ SWITCH_INTERVAL = 0.0001
 def server_settings(settings: Settings) -> Settings:
     """The settings a server process runs with: the engine on a thread of its own unless ``engine_thread`` is set
     (or the database is in-memory SQLite, which a second store cannot open)."""
-    if settings.engine_thread is None and not settings.database_in_memory:
+    if settings.engine_thread is None and not is_in_memory(settings.database_url):
         return settings.model_copy(update={"engine_thread": True})
     return settings
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
@@ -65,18 +65,14 @@ class ThreadedEngine:
         self._host = asyncio.get_running_loop()
 
     @classmethod
-    async def start(cls, build: Callable[[], Awaitable[tuple[Engine, Store]]]) -> ThreadedEngine:
+    async def start(cls, build: Callable[[], Coroutine[Any, Any, tuple[Engine, Store]]]) -> ThreadedEngine:
         """Start the engine's thread and loop and call ``build`` there; it opens the engine's own store, builds
         and starts the engine and returns both (the store is closed after the engine at :meth:`shutdown`)."""
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_serve, args=(loop,), name="jobdeck-engine", daemon=True)
         thread.start()
-
-        async def built() -> tuple[Engine, Store]:
-            return await build()
-
         try:
-            engine, store = await _on(loop, built())
+            engine, store = await _on(loop, build())
         except BaseException:
             await _stop(loop, thread)
             raise

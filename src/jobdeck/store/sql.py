@@ -43,7 +43,7 @@ from jobdeck.models import (
     ProgressUpdate,
     User,
 )
-from jobdeck.store import _rows
+from jobdeck.store import _engine, _rows
 from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     SQLITE_COUNT_RUNNING,
@@ -505,6 +505,15 @@ def _count_running_sqlite(db: sqlite3.Connection, *, other_than: tuple[str, int]
     if other_than is None:
         return list(db.execute(SQLITE_COUNT_RUNNING).fetchall())
     return list(db.execute(SQLITE_COUNT_RUNNING_ELSEWHERE, other_than).fetchall())
+
+
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database, which lives in its one connection: a second store on the
+    URL (another process's, or the engine thread's) would see another, empty, database.
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+    return _engine.is_memory(_engine.normalize_url(url))
 
 
 async def upgrade(url: str) -> None:
