@@ -184,13 +184,14 @@ def test_a_timed_pause_resumes_by_itself_and_both_ends_are_audited(live: LiveSer
         past = client.post("/api/scheduler/jobs/napper/pause", params={"until": "2020-01-01T00:00:00+00:00"})
         assert past.status_code == 422 and past.json()["data"]["errors"][0]["field"] == "until"
 
-        def resumed() -> Any:
-            job = data(client.get("/api/scheduler/jobs/napper"))
-            return job if not job["paused"] else None
+        def resume_audited() -> Any:
+            # The audit record is written as the resume's action ends, a moment after the job shows resumed.
+            history = data(client.get("/api/scheduler/jobs/napper/history"))["history"]
+            return history if any(entry["action"] == "resume" for entry in history) else None
 
-        job = wait_until(resumed, timeout=10, what="the timed pause to end")
-        history = data(client.get("/api/scheduler/jobs/napper/history"))["history"]
-    assert job["paused_until"] is None and job["next_run_time"] is not None
+        history = wait_until(resume_audited, timeout=10, what="the timed pause to end and be audited")
+        job = data(client.get("/api/scheduler/jobs/napper"))
+    assert job["paused"] is False and job["paused_until"] is None and job["next_run_time"] is not None
     actions = [(entry["action"], entry["actor"], entry["status"]) for entry in history]
     assert ("resume", "system", "success") in actions
     assert ("pause", "admin", "success") in actions
