@@ -26,6 +26,7 @@ from bench.common import (
     Row,
     Target,
     apscheduler,
+    as_server_process,
     at_epoch,
     execution_counts,
     jobdeck_settings,
@@ -142,6 +143,7 @@ async def apscheduler_sqlalchemy(path: Path, count: int) -> float:
     trigger = DateTrigger(run_date=at_epoch(fire_at))
     for i in range(count):
         scheduler.add_job(noop, trigger=trigger, id=f"job{i}", misfire_grace_time=3600)
+    as_server_process()
     scheduler.resume()
     await sleep_until(fire_at)
     done = await wait_for(lambda: len(STARTS) >= count, timeout=120, interval=0.01)
@@ -157,6 +159,7 @@ async def jobdeck_throughput(url: str, count: int) -> tuple[float, dict[str, int
     fire_at = next_instant(3.0 + count / 2_000)
     specs = [once_spec(f"job{i}", noop, fire_at) for i in range(count)]
     runtime = await start_runtime(jobdeck_settings(url), specs)
+    as_server_process()
     try:
         if time.time() > fire_at:
             raise RuntimeError("jobdeck took longer to start than the lead time; raise it")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
-from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, at, make_run
+from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, T0, at, make_run
 
-from jobdeck.models import ExecutionClose, ExecutionQuery, TriggerKind
+from jobdeck.models import ExecutionClose, ExecutionQuery, ProgressUpdate, TriggerKind
 from jobdeck.store import SqlStore
 
 
@@ -93,6 +94,33 @@ async def test_totals_follow_every_insert_status_change_and_delete(store: SqlSto
     stats = await store.execution_stats("job1")
     assert stats.total == sum(n for (j, _), n in expected.items() if j == "job1")
     assert stats.running == expected[("job1", "running")]
+
+
+async def test_every_way_of_closing_runs_moves_totals_and_hourly_counts(store: SqlStore) -> None:
+    # Three writer paths close rows: a batch of closes alone, a batch that also carries other work (a progress
+    # write), and failing the runs of a dead process. Totals, a job's counts and the hourly counts must follow each.
+    hour = 3600
+    runs = [make_run(f"job{i % 2}", start=i * hour / 2) for i in range(6)]  # started over three hours
+    assert await store.insert_executions(runs) == [True] * 6
+    assert await store.close_executions([ExecutionClose(execution_id=runs[0].id, status=SUCCESS, finished_at=at(1))])
+    closed, _ = await asyncio.gather(
+        store.close_execution(runs[1].id, status=CANCELLED, finished_at=at(hour)),
+        store.write_progress([ProgressUpdate(execution_id=runs[2].id, at=at(hour), progress=50)]),
+    )
+    assert closed
+    assert await store.fail_executions([runs[2].id, runs[3].id, runs[0].id], finished_at=at(3 * hour), message="x")
+    want = {SUCCESS: 1, CANCELLED: 1, FAILED: 2, RUNNING: 2}
+    for status, n in want.items():
+        page = await store.list_executions(ExecutionQuery(status=status, limit=1, offset=1))
+        assert page.total == n, status
+    job0, job1 = await store.execution_stats("job0"), await store.execution_stats("job1")
+    assert (job0.total, job0.success, job0.failed, job0.running) == (3, 1, 1, 1)
+    assert (job1.total, job1.cancelled, job1.failed, job1.running) == (3, 1, 1, 1)
+    counts = await store.status_counts(since=at(-hour))
+    assert {status: n for status, n in counts.items() if n} == want
+    # Run 0 started at 07:58 and is counted in the 07:00 hour's row; the others started at 08:28 and later.
+    later = await store.status_counts(since=T0.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+    assert {status: n for status, n in later.items() if n} == {CANCELLED: 1, FAILED: 2, RUNNING: 2}
 
 
 async def test_closes_written_together_answer_each_on_its_own(store: SqlStore) -> None:

@@ -70,6 +70,19 @@ class _HandOverExecutor(BaseExecutor):  # type: ignore[misc]
         self._timer._hand_over(job.id, run_times)
 
 
+class _TimerJobStore(MemoryJobStore):  # type: ignore[misc]
+    """APScheduler's memory store, finding a job at the front of its queue without a search: the timer removes
+    one-shot jobs as they come due, i.e. from the front, and the store's own lookup is a bisection in Python per
+    job (≈ 5 µs each; a tenth of a second when 20,000 fall due at one instant)."""
+
+    def _get_job_index(self, timestamp: float | None, job_id: str) -> int:
+        jobs = self._jobs
+        if jobs and jobs[0][0].id == job_id:
+            return 0
+        index: int = super()._get_job_index(timestamp, job_id)
+        return index
+
+
 def _never_called() -> None:
     """The APScheduler job's callable; the hand-over executor never calls it."""
 
@@ -91,7 +104,7 @@ class Timer:
         self._changes = 0
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
-            jobstores={"default": MemoryJobStore()},
+            jobstores={"default": _TimerJobStore()},
             executors={"default": _HandOverExecutor(self)},
             job_defaults={"coalesce": True, "max_instances": _UNLIMITED_INSTANCES, "misfire_grace_time": None},
         )

@@ -20,6 +20,7 @@ from sqlalchemy import Dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.sql import ClauseElement
 
+from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts
 from jobdeck.store.schema import UtcDateTime, executions
 
 __all__ = ["RawSqlite", "merge_layers"]
@@ -166,23 +167,31 @@ class RawSqlite:
             params = {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
             planned.append((index, write.key, compiled.sql, compiled.row(params)))
         ids = [key for _, key, _, _ in planned]
+        statuses = [write.values["status"] for _, write in run]
 
         def step(db: sqlite3.Connection) -> None:
-            running: set[str] = set()
+            running: dict[str, tuple[str, str]] = {}
             for offset in range(0, len(ids), _CHUNK):
                 chunk = ids[offset : offset + _CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                found = db.execute(f"SELECT id FROM executions WHERE id IN ({marks}) AND status = 'running'", chunk)
-                running.update(str(found_id) for (found_id,) in found.fetchall())
+                found = db.execute(
+                    f"SELECT {SQLITE_CLOSED_ROWS} FROM executions WHERE id IN ({marks}) AND status = 'running'", chunk
+                )
+                for found_id, job_id, hour in found.fetchall():
+                    running[str(found_id)] = (job_id, hour)
             updates: dict[str, list[tuple[Any, ...]]] = {}
-            for index, key, sql, row in planned:
-                ok = key in running
-                running.discard(key)  # a second close of the same record in this batch finds it closed
-                results[index] = ok
-                if ok:
+            counts = SqliteCloseCounts()
+            for (index, key, sql, row), status in zip(planned, statuses, strict=True):
+                # pop: a second close of the same record in this batch finds it closed
+                keys = running.pop(key, None)
+                results[index] = keys is not None
+                if keys is not None:
                     updates.setdefault(sql, []).append(row)
+                    counts.add(keys[0], keys[1], status)
             for sql, rows in updates.items():
                 db.executemany(sql, rows)
+            for sql, counter_rows in counts.statements():
+                db.executemany(sql, counter_rows)
 
         return step
 

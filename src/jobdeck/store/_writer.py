@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, update
+from sqlalchemy import Float, Integer, Text, bindparam, cast, extract, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
+from jobdeck.store._counts import SqliteCloseCounts
 from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
@@ -301,20 +302,25 @@ class GroupCommit:
 
     async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
         c = executions.c
-        running: set[str] = set()
+        sqlite = self._dialect == "sqlite"
+        running: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(run):
-            query = select(c.id).where(c.id.in_([w.key for w in chunk]), IS_RUNNING)
-            if self._dialect == "postgresql":
-                query = query.with_for_update()
-            running.update((await conn.execute(query)).scalars())
+            found = c.id.in_([w.key for w in chunk]), IS_RUNNING
+            if sqlite:
+                query = select(c.id, c.job_id, func.substr(c.started_at, 1, 13, type_=Text())).where(*found)
+                running.update((found_id, (job_id, hour)) for found_id, job_id, hour in await conn.execute(query))
+            else:
+                query = select(c.id).where(*found).with_for_update()
+                running.update((found_id, ("", "")) for found_id in (await conn.execute(query)).scalars())
         results = []
         todo: list[_Write] = []
+        counts = SqliteCloseCounts()
         for write in run:
-            ok = write.key in running
-            if ok:
-                running.discard(write.key)  # a second close of the same record in this batch finds it closed
+            keys = running.pop(write.key, None)  # a second close of the same record in this batch finds it closed
+            if keys is not None:
                 todo.append(write)
-            results.append(ok)
+                counts.add(keys[0], keys[1], write.values["status"])
+            results.append(keys is not None)
         # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
         # in one order take the hourly rows' locks without waiting on each other in a cycle.
         todo.sort(key=_counter_key)
@@ -325,6 +331,9 @@ class GroupCommit:
             )
         for keys, params in groups.items():
             await conn.execute(self._close_statement(keys), params)
+        if sqlite:  # PostgreSQL's counters are kept by its trigger
+            for sql, counter_rows in counts.statements():
+                await conn.exec_driver_sql(sql, counter_rows)
         return results
 
     def _close_statement(self, keys: tuple[str, ...]) -> Any:

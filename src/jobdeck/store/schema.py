@@ -252,8 +252,9 @@ Index("ix_executions_retry_of", executions.c.retry_of, sqlite_where=_RETRIED, po
 Index("ix_executions_retry_at", executions.c.retry_at, sqlite_where=_RETRYING, postgresql_where=_RETRYING)
 
 # Finished executions per (job, status): exact list totals and stats counts without counting millions of rows.
-# Kept by triggers on both databases (revision 0004); running rows are not counted here but from
-# ix_executions_running, so a claim writes no counter.
+# Kept by triggers (revision 0004), except a close on SQLite, which the store counts itself (revision 0005, see
+# _counts.SqliteCloseCounts); running rows are not counted here but from ix_executions_running, so a claim writes
+# no counter.
 execution_counts = Table(
     "execution_counts",
     metadata,
@@ -264,8 +265,8 @@ execution_counts = Table(
 # v0004: totals by status. Not on n: PostgreSQL then updates counters in place (HOT) instead of bloating the index.
 Index("ix_execution_counts_status", execution_counts.c.status)
 
-# Finished executions per (hour started, status): the last 24 hours of /stats without a day's rows. Kept by
-# triggers (revision 0004); hour = 'YYYY-MM-DD HH' of started_at in UTC.
+# Finished executions per (hour started, status): the last 24 hours of /stats without a day's rows. Kept as
+# execution_counts is; hour = 'YYYY-MM-DD HH' of started_at in UTC.
 execution_hourly_counts = Table(
     "execution_hourly_counts",
     metadata,

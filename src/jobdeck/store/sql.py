@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     Float,
     Integer,
+    Text,
     and_,
     bindparam,
     func,
@@ -48,6 +49,7 @@ from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     SQLITE_COUNT_RUNNING,
     SQLITE_COUNT_RUNNING_ELSEWHERE,
+    SqliteCloseCounts,
     counted_query,
     counted_total,
     percentile,
@@ -369,10 +371,20 @@ class SqlStore(RuntimeStore):
             "duration": self._duration_until(finished_at),
             "error_message": message,
         }
+        sqlite = self.dialect == "sqlite"
+        counts = SqliteCloseCounts()
         async with self._tx(write=True) as conn:
             for chunk in _chunks(execution_ids):
                 stmt = update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(values)
-                closed += (await conn.execute(stmt)).rowcount
+                if not sqlite:  # PostgreSQL's counters are kept by its trigger
+                    closed += (await conn.execute(stmt)).rowcount
+                    continue
+                hour = func.substr(executions.c.started_at, 1, 13, type_=Text())
+                for job_id, started_hour in await conn.execute(stmt.returning(executions.c.job_id, hour)):
+                    counts.add(job_id, started_hour, ExecutionStatus.FAILED.value)
+                    closed += 1
+            for sql, counter_rows in counts.statements():
+                await conn.exec_driver_sql(sql, counter_rows)
         return closed
 
     async def stale_executions(self, *, heartbeat_before: datetime) -> list[Execution]:
