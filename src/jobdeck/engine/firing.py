@@ -213,18 +213,22 @@ class Firing:
         if not self.running:
             return
         now = self._clock.now()
+        host, pid = self._options.host, self._options.pid
+        running, schedule = ExecutionStatus.RUNNING, TriggerKind.SCHEDULE
         launches = [
             (
                 spec,
                 invokers[spec.id],
-                self._new_execution(
+                new_execution(
                     spec,
                     now,
-                    status=ExecutionStatus.RUNNING,
+                    status=running,
                     scheduled_time=fire_time,
-                    trigger=TriggerKind.SCHEDULE,
+                    trigger=schedule,
                     kwargs=spec.kwargs,
                     execution_id=execution_id,
+                    host=host,
+                    pid=pid,
                 ),
             )
             for (spec, fire_time), execution_id in zip(fires, new_ids(now, len(fires)), strict=True)

@@ -137,7 +137,7 @@ class RawSqlite:
                 one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
                 sql = self._insert_sql[len(chunk)] = (
                     f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * len(chunk))} "
-                    "ON CONFLICT DO NOTHING RETURNING id"
+                    "ON CONFLICT DO NOTHING"
                 )
             flat: list[Any] = []
             for _, w in chunk:
@@ -215,7 +215,17 @@ class RawSqlite:
 
 
 def _claim(sql: str, flat: list[Any], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection) -> None:
-    written = {str(found) for (found,) in db.execute(sql, flat).fetchall()}
+    # Not RETURNING id: every returned row is a step of its own, and the driver gives up the GIL around each step
+    # and waits to get it back (a burst's claims are thousands of rows while the event loop is busiest). The
+    # usual case, every claim written, is told by the count of rows inserted; only a claim lost to another
+    # process costs a look at which ids were written (a new id is in the table only if its own insert won).
+    if db.execute(sql, flat).rowcount == len(keys):
+        for index, _ in keys:
+            results[index] = True
+        return
+    ids = [key for _, key in keys]
+    found = db.execute(f"SELECT id FROM executions WHERE id IN ({', '.join('?' * len(ids))})", ids)
+    written = {str(found_id) for (found_id,) in found.fetchall()}
     for index, key in keys:
         results[index] = key in written
 

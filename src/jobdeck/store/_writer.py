@@ -316,11 +316,11 @@ class GroupCommit:
         todo: list[_Write] = []
         counts = SqliteCloseCounts()
         for write in run:
-            keys = running.pop(write.key, None)  # a second close of the same record in this batch finds it closed
-            if keys is not None:
+            counter_keys = running.pop(write.key, None)  # a second close of one record in a batch finds it closed
+            if counter_keys is not None:
                 todo.append(write)
-                counts.add(keys[0], keys[1], write.values["status"])
-            results.append(keys is not None)
+                counts.add(counter_keys[0], counter_keys[1], write.values["status"])
+            results.append(counter_keys is not None)
         # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
         # in one order take the hourly rows' locks without waiting on each other in a cycle.
         todo.sort(key=_counter_key)

@@ -239,12 +239,8 @@ Index(
     sqlite_where=IS_RUNNING,
     postgresql_where=IS_RUNNING,
 )
-Index(
-    "ix_executions_running_heartbeat",
-    executions.c.heartbeat_at,
-    sqlite_where=IS_RUNNING,
-    postgresql_where=IS_RUNNING,
-)
+# (Revision 0005 dropped ix_executions_running_heartbeat: the sweep's coalesce(heartbeat_at, started_at) could not
+# use it, and every claim, close and heartbeat wrote an entry in it.)
 
 # v0002: the retry chain (forward links) and pending retries.
 _RETRIED, _RETRYING = executions.c.retry_of.is_not(None), executions.c.retry_at.is_not(None)

@@ -1,4 +1,5 @@
-"""On SQLite the store counts the runs it closes itself; the status trigger of revision 0004 goes.
+"""Cheaper claims and closes: on SQLite the store counts the runs it closes itself (the status trigger of revision
+0004 goes), and on both databases the heartbeat index goes.
 
 Measured on SQLite 3.40: with any row trigger on ``UPDATE OF status`` an update of a row costs ≈ 25 µs more —
 whatever the trigger does, even with a ``WHEN`` that is false — which doubled the cost of closing a run (≈ 57 µs
@@ -6,7 +7,12 @@ against ≈ 25 µs a row, in batches of 2,000). jobdeck changes a row's status i
 and its failing of runs left by a dead process: both now add their closed rows to ``execution_counts`` and
 ``execution_hourly_counts`` in the same transaction, once per (job, status) and (hour, status)
 (``jobdeck.store._counts.SqliteCloseCounts``). Inserts and deletes keep their triggers (they fire only for rows
-that are not running, which jobdeck's claims are). PostgreSQL is unchanged (its trigger costs little there).
+that are not running, which jobdeck's claims are). PostgreSQL keeps its trigger (it costs little there).
+
+On both databases ``ix_executions_running_heartbeat`` goes: the sweep for runs of dead processes filters running
+rows (``ix_executions_running``) on ``coalesce(heartbeat_at, started_at)``, which that index cannot answer, while
+every claim, close and heartbeat wrote an entry in it (≈ 2–3 µs a row on SQLite, and no in-place updates of a
+heartbeat on PostgreSQL).
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
@@ -28,11 +35,20 @@ _STATUS_TRIGGER = "trg_executions_count_status"
 
 
 def upgrade() -> None:
+    op.drop_index("ix_executions_running_heartbeat", table_name="executions")
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"DROP TRIGGER IF EXISTS {_STATUS_TRIGGER}")
 
 
 def downgrade() -> None:
+    running = sa.text("status = 'running'")
+    op.create_index(
+        "ix_executions_running_heartbeat",
+        "executions",
+        ["heartbeat_at"],
+        sqlite_where=running,
+        postgresql_where=running,
+    )
     if op.get_bind().dialect.name == "sqlite":
         from jobdeck.store.migrations.versions.v0004_terminal_counts import SQLITE_TRIGGERS
 
