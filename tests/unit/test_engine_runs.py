@@ -15,6 +15,7 @@ import pytest
 
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.engine import Engine, EngineOptions, JobCancelled, JobContext, update_job_progress
+from jobdeck.engine import runner as runner_module
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import ExecutionStatus, JobSpec, JobState, TriggerKind
 from jobdeck.schedules import parse_schedule
@@ -405,6 +406,47 @@ async def test_a_run_ending_while_closes_are_held_is_closed_on_release_with_its_
         done = await wait_for_execution(store, run.id, is_done, timeout=3)
     assert done.status is ExecutionStatus.SUCCESS
     assert done.finished_at is not None and ended[0] <= done.finished_at < ended[0] + timedelta(seconds=1)
+
+
+async def test_a_backlog_of_ended_runs_is_closed_in_chunks_and_when_closed_waits_for_it(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "_CLOSE_CHUNK", 2)
+
+    async def quick() -> str:
+        return "done"
+
+    async with started(store, job("quick", quick)) as engine:
+        runner = engine._runner
+        runner.hold_closes()
+        runs = [await engine.trigger("quick", force=True, kwargs=None, actor="alice") for _ in range(5)]
+        await wait_until(lambda: asyncio.sleep(0, len(runner._ending)), lambda n: n == 5, timeout=3, what="5 ends")
+        calls: list[int] = []
+        runner.when_closed(lambda: calls.append(len(runner.running_ids())))
+        assert calls == []  # five runs ended, none closed yet
+        runner.release_closes()
+        await wait_until(lambda: asyncio.sleep(0, calls), bool, timeout=3, what="the backlog to be closed")
+        assert calls == [0]  # called once every run was closed and forgotten
+        runner.when_closed(lambda: calls.append(-1))
+        assert calls == [0, -1]  # nothing left to close: called at once
+    for run in runs:
+        done = await store.get_execution(run.id)
+        assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, '"done"')
+
+
+async def test_shutdown_calls_what_waits_for_closes_even_when_they_were_held(store: SqlStore) -> None:
+    calls: list[str] = []
+
+    async def quick() -> str:
+        return "done"
+
+    async with started(store, job("quick", quick)) as engine:
+        engine._runner.hold_closes()
+        await engine.trigger("quick", force=False, kwargs=None, actor="alice")
+        await wait_until(lambda: asyncio.sleep(0, engine._runner._ending), bool, timeout=3, what="the run to end")
+        engine._runner.when_closed(lambda: calls.append("closed"))
+        assert calls == []
+    assert calls == ["closed"]
 
 
 async def test_shutdown_closes_runs_held_for_a_burst_with_their_real_outcome(store: SqlStore) -> None:

@@ -42,7 +42,7 @@ not two: the usual case, a fire or a few); a bigger burst writes them after, so 
 _PAUSE_COLLECTION_FROM = 500
 """Fires due at one instant from which the garbage collector is paused while they are started (``_dispatch_due``)."""
 _PAUSE_COLLECTION_MAX = 10.0
-"""Seconds after which a burst's pause of the garbage collector ends even if the burst is not started yet."""
+"""Seconds after which a burst's pause of the garbage collector ends even if the burst and its closes are not done."""
 
 _pauses = 0
 _paused = False
@@ -116,13 +116,19 @@ class Firing:
         # cyclic collection meanwhile frees nothing of it but walks the whole heap — several full ones in a burst of
         # thousands, ~0.1 s each in a process holding a few thousand jobs. Paused until the burst is admitted,
         # claimed and started (at most _PAUSE_COLLECTION_MAX seconds), then restored.
-        resume = _pause_collection()
-        limit = asyncio.get_running_loop().call_later(_PAUSE_COLLECTION_MAX, resume)
+        # The runs that ended meanwhile are closed once the burst is started (see Runner.hold_closes): the pause
+        # lasts until they are, as a full collection then would walk their objects, all still alive, for nothing.
+        resume_collection = _pause_collection()
+        limit = asyncio.get_running_loop().call_later(_PAUSE_COLLECTION_MAX, resume_collection)
+
+        def resume() -> None:
+            limit.cancel()
+            resume_collection()
+
         try:
             await self._fire_many(due)
         finally:
-            limit.cancel()
-            resume()
+            self._runner.when_closed(resume)
 
     def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
         self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")

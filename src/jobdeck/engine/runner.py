@@ -50,6 +50,8 @@ STILL_RUNNING = "cancel requested, still running"
 _SAME_END = timedelta(milliseconds=1)
 """Runs ending within this of the previous run's end get its end time (``Runner._end``)."""
 _CLOSE_ATTEMPTS = 3
+_CLOSE_CHUNK = 2000
+"""Runs closed per task when a backlog is closed (see ``_close_ended``): the store writer's batch size."""
 _CLOSE_RETRY_DELAY = 0.5
 
 
@@ -75,6 +77,7 @@ class Runner:
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
         self._close_holds = 0
+        self._when_closed: list[Callable[[], None]] = []
         self._last_end: datetime | None = None
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
@@ -231,15 +234,38 @@ class Runner:
         self._ending.append(run)
         self._close_if_ended()
 
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the runs that ended so far are closed (at once when none is waiting; if closes
+        are held, after their release). A burst's pause of the garbage collector lasts until then."""
+        if not self._ending and self._closer is None:
+            callback()
+        else:
+            self._when_closed.append(callback)
+
     async def _close_ended(self) -> None:
         # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
             while self._ending and not self._closes_held:
                 await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
                 runs, self._ending = self._ending, []
-                await self._close_runs(runs)
+                if len(runs) <= _CLOSE_CHUNK:
+                    await self._close_runs(runs)
+                    continue
+                # A backlog (a burst's runs, their closes held while it started): a task per chunk, one per turn of
+                # the loop, so the store's writer commits the first chunk while the next ones are being made.
+                chunks: list[asyncio.Task[None]] = []
+                for offset in range(0, len(runs), _CLOSE_CHUNK):
+                    if chunks:
+                        await asyncio.sleep(0)
+                    chunk = runs[offset : offset + _CLOSE_CHUNK]
+                    chunks.append(asyncio.get_running_loop().create_task(self._close_runs(chunk)))
+                await asyncio.gather(*chunks)
         finally:
             self._closer = None
+            if not self._ending:
+                callbacks, self._when_closed = self._when_closed, []
+                for callback in callbacks:
+                    callback()
         self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
 
     async def _close_runs(self, runs: list[Run]) -> None:
@@ -448,6 +474,15 @@ class Runner:
         Async jobs are cancelled (recorded ``cancelled``). Thread jobs get their cancel flag and ``cancel_grace``
         to notice it; those still going are abandoned and recorded ``failed`` (a thread cannot be killed).
         """
+        try:
+            await self._stop_runs()
+        finally:
+            # Whatever was not closed is left to the sweep: nothing waits for it any more (see when_closed).
+            callbacks, self._when_closed = self._when_closed, []
+            for callback in callbacks:
+                callback()
+
+    async def _stop_runs(self) -> None:
         self._accepting = False
         self._close_if_ended()  # runs held for a burst's sake are closed now (see _closes_held)
         runs = list(self._runs.values())
