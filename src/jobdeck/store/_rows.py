@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from jobdeck.models import (
     Role,
     TriggerKind,
     User,
+    execution_from_fields,
 )
 from jobdeck.store.schema import executions
 
@@ -85,42 +87,32 @@ _TRIGGERS = {trigger.value: trigger for trigger in TriggerKind}
 def to_execution(row: Sequence[Any]) -> Execution:
     """The execution in a row of ``select(executions, …)``: the table's columns first, in table order."""
     # Positional, not by name: lists convert up to hundreds of rows per request and a lookup by name per column
-    # costs as much again as the rest. _EXECUTION_COLUMNS is checked against the table below.
+    # costs as much again as the rest. _EXECUTION_COLUMNS is checked against the table below, the fields' order
+    # (execution_from_fields) against the model.
     (
         id, job_id, job_name, status, trigger, triggered_by, attempt, retry_of, force, scheduled_time, started_at,
         updated_at, finished_at, _duration, kwargs, return_value, error_message, traceback, progress,
         progress_message, current_item, total_items, processed_items, cancel_requested, host, pid, heartbeat_at,
         retry_at,
     ) = row[:_EXECUTION_WIDTH]  # fmt: skip
-    return Execution(
-        id=id,
-        job_id=job_id,
-        job_name=job_name,
-        status=_STATUSES[status],
-        scheduled_time=scheduled_time,
-        started_at=started_at,
-        updated_at=updated_at,
-        finished_at=finished_at,
-        trigger=_TRIGGERS[trigger],
-        triggered_by=triggered_by,
-        attempt=attempt,
-        retry_of=retry_of,
-        force=bool(force),
-        kwargs=kwargs or {},
-        return_value=return_value,
-        error_message=error_message,
-        traceback=traceback,
-        progress=progress,
-        progress_message=progress_message,
-        current_item=current_item,
-        total_items=total_items,
-        processed_items=processed_items,
-        cancel_requested=bool(cancel_requested),
-        host=host,
-        pid=pid,
-        heartbeat_at=heartbeat_at,
-        retry_at=retry_at,
-    )
+    return execution_from_fields(
+        (
+            id, job_id, job_name, _STATUSES[status], scheduled_time, started_at, updated_at, finished_at,
+            _TRIGGERS[trigger], triggered_by, attempt, retry_of, bool(force), kwargs or {}, return_value,
+            error_message, traceback, progress, progress_message, current_item, total_items, processed_items,
+            bool(cancel_requested), host, pid, heartbeat_at, retry_at,
+        )
+    )  # fmt: skip
+
+
+_EXECUTION_FIELDS = (
+    "id", "job_id", "job_name", "status", "scheduled_time", "started_at", "updated_at", "finished_at", "trigger",
+    "triggered_by", "attempt", "retry_of", "force", "kwargs", "return_value", "error_message", "traceback",
+    "progress", "progress_message", "current_item", "total_items", "processed_items", "cancel_requested", "host",
+    "pid", "heartbeat_at", "retry_at",
+)  # fmt: skip
+if tuple(f.name for f in dataclasses.fields(Execution)) != _EXECUTION_FIELDS:  # pragma: no cover - any test run
+    raise RuntimeError("to_execution() passes Execution's fields in an order the model no longer has")
 
 
 _EXECUTION_COLUMNS = (
