@@ -62,6 +62,7 @@ from jobdeck.store.base import Store
 from jobdeck.store.schema import (
     FINISHED_STATUSES,
     IS_RUNNING,
+    NOT_RUNNING,
     UtcDateTime,
     execution_counts,
     execution_hourly_counts,
@@ -137,6 +138,8 @@ class SqlStore(RuntimeStore):
             conditions.append(executions.c.job_id == query.job_id)
         if query.status is not None:
             conditions.append(executions.c.status == query.status.value)
+            if query.status is not ExecutionStatus.RUNNING:
+                conditions.append(NOT_RUNNING)  # ix_executions_job_status_started holds finished rows only
         if query.is_manual is not None:
             manual = executions.c.trigger == "manual"
             conditions.append(manual if query.is_manual else ~manual)
@@ -410,7 +413,7 @@ class SqlStore(RuntimeStore):
     async def execution_stats(self, job_id: str) -> ExecutionStats:
         c = executions.c
         of_job = c.job_id == job_id
-        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), c.duration.is_not(None))
+        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), NOT_RUNNING, c.duration.is_not(None))
         # Finished runs from their counters, running ones (not counted there) from their partial index.
         counts_stmt = union_all(
             select(execution_counts.c.status, execution_counts.c.n).where(

@@ -1,5 +1,6 @@
 """Cheaper claims and closes: on SQLite the store counts the runs it closes itself (the status trigger of revision
-0004 goes), and on both databases the heartbeat index goes.
+0004 goes); on both databases the heartbeat index goes and ``ix_executions_job_status_started`` holds finished rows
+only.
 
 Measured on SQLite 3.40: with any row trigger on ``UPDATE OF status`` an update of a row costs ≈ 25 µs more —
 whatever the trigger does, even with a ``WHEN`` that is false — which doubled the cost of closing a run (≈ 57 µs
@@ -13,6 +14,11 @@ On both databases ``ix_executions_running_heartbeat`` goes: the sweep for runs o
 rows (``ix_executions_running``) on ``coalesce(heartbeat_at, started_at)``, which that index cannot answer, while
 every claim, close and heartbeat wrote an entry in it (≈ 2–3 µs a row on SQLite, and no in-place updates of a
 heartbeat on PostgreSQL).
+
+``ix_executions_job_status_started`` (job first, so a claim's entry lands at a random place of it) becomes partial,
+``status <> 'running'``: measured on SQLite, claims in batches of 1,000 cost ≈ 26 µs a row with it and ≈ 18 µs
+without it. Its readers want finished rows (a job's page of one finished status, a job's average duration) and
+say so with the same term; a job's running rows are in ``ix_executions_running``.
 
 Revision ID: 0005
 Revises: 0004
@@ -32,15 +38,27 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _STATUS_TRIGGER = "trg_executions_count_status"
+_JOB_STATUS_COLUMNS = ["job_id", "status", "started_at", "id", "duration"]
 
 
 def upgrade() -> None:
     op.drop_index("ix_executions_running_heartbeat", table_name="executions")
+    op.drop_index("ix_executions_job_status_started", table_name="executions")
+    finished = sa.text("status <> 'running'")
+    op.create_index(
+        "ix_executions_job_status_started",
+        "executions",
+        _JOB_STATUS_COLUMNS,
+        sqlite_where=finished,
+        postgresql_where=finished,
+    )
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"DROP TRIGGER IF EXISTS {_STATUS_TRIGGER}")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_executions_job_status_started", table_name="executions")
+    op.create_index("ix_executions_job_status_started", "executions", _JOB_STATUS_COLUMNS)
     running = sa.text("status = 'running'")
     op.create_index(
         "ix_executions_running_heartbeat",
