@@ -15,7 +15,7 @@ import pytest
 
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.engine import Engine, EngineOptions, JobCancelled, JobContext, update_job_progress
-from jobdeck.engine import runner as runner_module
+from jobdeck.engine import closing as closing_module
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import ExecutionStatus, JobSpec, JobState, TriggerKind
 from jobdeck.schedules import parse_schedule
@@ -411,7 +411,7 @@ async def test_a_run_ending_while_closes_are_held_is_closed_on_release_with_its_
 async def test_a_backlog_of_ended_runs_is_closed_in_chunks_and_when_closed_waits_for_it(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner_module, "_CLOSE_CHUNK", 2)
+    monkeypatch.setattr(closing_module, "_CLOSE_CHUNK", 2)
 
     async def quick() -> str:
         return "done"

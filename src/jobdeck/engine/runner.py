@@ -1,5 +1,6 @@
-"""One execution's life — claim → running record → call → close exactly that record — and the pulse that keeps
-every local run's record fresh (heartbeats, coalesced progress, log lines, cancel requests from other replicas).
+"""One execution's life — claim → running record → call → close exactly that record (the closing is in
+:mod:`jobdeck.engine.closing`) — and the pulse that keeps every local run's record fresh (heartbeats, coalesced
+progress, log lines, cancel requests from other replicas).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
+from jobdeck.engine.closing import ClosedCallback, Closing
 from jobdeck.engine.context import JobContext, ProgressBoard, bind_context
 from jobdeck.engine.kinds import JobCall, JobInvoker
 from jobdeck.engine.options import EngineOptions
@@ -26,9 +28,8 @@ from jobdeck.engine.outcome import (
     merged_kwargs,
     render_return_value,
 )
-from jobdeck.engine.retries import retry_at
-from jobdeck.engine.runs import Run, Stop, run_outcome
-from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobSpec, ProgressUpdate
+from jobdeck.engine.runs import Run, Stop
+from jobdeck.models import Execution, ExecutionStatus, JobSpec, ProgressUpdate
 from jobdeck.store.base import Store
 
 __all__ = [
@@ -41,21 +42,11 @@ __all__ = [
     "render_return_value",
 ]
 
-ClosedCallback = Callable[[JobSpec, Execution, ExecutionStatus, "datetime | None"], None]
-"""``(spec, execution, status, retry_at)``: a run of this process was closed (called on the loop)."""
-
 STILL_RUNNING = "cancel requested, still running"
 """The progress message of a thread job that did not stop within the cancel grace (it cannot be killed)."""
 
-_SAME_END = timedelta(milliseconds=1)
-"""Runs ending within this of the previous run's end get its end time (``Runner._end``)."""
-_CLOSE_ATTEMPTS = 3
-_CLOSE_CHUNK = 2000
-"""Runs closed per task when a backlog is closed (see ``_close_ended``): the store writer's batch size."""
-_CLOSE_RETRY_DELAY = 0.5
 
-
-class Runner:
+class Runner(Closing):
     """Runs executions in this process and keeps their records up to date.
 
     Every record the runner opens is closed by it, by id, with the run's real outcome — or, when the runner
@@ -191,162 +182,6 @@ class Runner:
         if not task.cancelled():
             task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
         self._end(run)
-
-    def _uncount(self, run: Run) -> None:
-        if run.counted:
-            run.counted = False
-            job_id = run.spec.id
-            left = self._running_per_job[job_id] - 1
-            if left:
-                self._running_per_job[job_id] = left
-            else:
-                del self._running_per_job[job_id]
-
-    def hold_closes(self) -> None:
-        """Close no run until :meth:`release_closes` (as many calls): a burst being claimed and started keeps the
-        loop and the store's writer for its claims. Runs ending meanwhile keep their end time (their records get
-        it as ``finished_at``) and are closed on release."""
-        self._close_holds += 1
-
-    def release_closes(self) -> None:
-        self._close_holds -= 1
-        self._close_if_ended()
-
-    @property
-    def _closes_held(self) -> bool:
-        # Not once shutdown began: it waits for the records of runs that ended to be closed.
-        return self._close_holds > 0 and self._accepting
-
-    def _close_if_ended(self) -> None:
-        if self._ending and self._closer is None and not self._closes_held:
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
-
-    def _end(self, run: Run) -> None:
-        if run.ended or run.over:
-            return
-        self._uncount(run)
-        run.ended = True
-        now = self._clock.now()
-        last = self._last_end
-        if last is not None and last <= now < last + _SAME_END:
-            now = last  # runs ending together share one instant: their closes convert one timestamp, not one each
-        run.ended_at = self._last_end = now
-        self._ending.append(run)
-        self._close_if_ended()
-
-    def when_closed(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once the runs that ended so far are closed (at once when none is waiting; if closes
-        are held, after their release). A burst's pause of the garbage collector lasts until then."""
-        if not self._ending and self._closer is None:
-            callback()
-        else:
-            self._when_closed.append(callback)
-
-    async def _close_ended(self) -> None:
-        # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
-        try:
-            while self._ending and not self._closes_held:
-                await asyncio.sleep(0)  # runs ending in this same turn of the loop join the batch
-                runs, self._ending = self._ending, []
-                if len(runs) <= _CLOSE_CHUNK:
-                    await self._close_runs(runs)
-                    continue
-                # A backlog (a burst's runs, their closes held while it started): a task per chunk, one per turn of
-                # the loop, so the store's writer commits the first chunk while the next ones are being made.
-                chunks: list[asyncio.Task[None]] = []
-                for offset in range(0, len(runs), _CLOSE_CHUNK):
-                    if chunks:
-                        await asyncio.sleep(0)
-                    chunk = runs[offset : offset + _CLOSE_CHUNK]
-                    chunks.append(asyncio.get_running_loop().create_task(self._close_runs(chunk)))
-                await asyncio.gather(*chunks)
-        finally:
-            self._closer = None
-            if not self._ending:
-                callbacks, self._when_closed = self._when_closed, []
-                for callback in callbacks:
-                    callback()
-        self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
-
-    async def _close_runs(self, runs: list[Run]) -> None:
-        try:
-            now = self._clock.now()
-            outcomes = []
-            for run in runs:
-                status, fields = run_outcome(run, cancel_grace=self._options.cancel_grace)
-                ended_at = run.ended_at or now
-                retry = None if run.stop is Stop.SHUTDOWN else retry_at(run.spec, run.execution, status, ended_at)
-                outcomes.append((run, status, fields, retry, ended_at))
-            try:
-                # The last progress and log lines of these runs land before their records turn terminal.
-                await self._flush(None)
-            except Exception:
-                self._log.exception("jobdeck: could not store the final progress of %d execution(s)", len(runs))
-            closes = [
-                ExecutionClose(
-                    execution_id=run.execution.id, status=status, finished_at=ended_at, retry_at=retry, **fields
-                )
-                for run, status, fields, retry, ended_at in outcomes
-            ]
-            closed = await self._close(closes)
-            for (run, status, _, retry, _), ok in zip(outcomes, closed, strict=True):
-                if ok and self._on_closed is not None:
-                    try:
-                        self._on_closed(run.spec, run.execution, status, retry)
-                    except Exception:
-                        self._log.exception("jobdeck: after closing execution %s", run.execution.id)
-        finally:
-            for run in runs:
-                self._forget(run)
-
-    def _forget(self, run: Run) -> None:
-        if run.over:
-            return
-        run.over = True
-        self._uncount(run)
-        for timer in [*(run.timers or ()), run.escalation]:
-            if timer is not None:
-                timer.cancel()
-        execution_id = run.execution.id
-        if self._runs.get(execution_id) is run:
-            del self._runs[execution_id]
-        self._board.forget(execution_id)
-        self._forgotten.set()
-
-    async def _close(self, closes: list[ExecutionClose]) -> list[bool]:
-        # A few tries ride out a short store outage; the runs stay local (and heartbeating) meanwhile. After that a
-        # record is left running and, its heartbeats gone, the zombie sweep closes it.
-        results = [False] * len(closes)
-        todo = list(range(len(closes)))
-        for attempt in range(_CLOSE_ATTEMPTS):
-            try:
-                answers: list[bool | Exception] = await self._store.close_executions([closes[i] for i in todo])
-            except Exception as exc:
-                answers = [exc] * len(todo)
-            failed: list[tuple[int, Exception]] = []
-            for i, answer in zip(todo, answers, strict=True):
-                if isinstance(answer, Exception):
-                    failed.append((i, answer))
-                    continue
-                results[i] = answer
-                if not answer:
-                    self._log.info(
-                        "jobdeck: execution %s was closed elsewhere first; kept that outcome", closes[i].execution_id
-                    )
-            if not failed:
-                break
-            todo = [i for i, _ in failed]
-            if attempt == _CLOSE_ATTEMPTS - 1:
-                for i, error in failed:
-                    self._log.error(
-                        "jobdeck: could not close execution %s; leaving it to the sweep",
-                        closes[i].execution_id,
-                        exc_info=error,
-                    )
-                break
-            self._log.warning("jobdeck: closing %d execution(s) failed; retrying", len(todo), exc_info=failed[0][1])
-            await asyncio.sleep(_CLOSE_RETRY_DELAY * (attempt + 1))
-        return results
 
     # -- cancel ----------------------------------------------------------------------------------------------
 
