@@ -103,6 +103,11 @@ class Closing:
         else:
             self._when_closed.append(callback)
 
+    def _call_when_closed(self) -> None:
+        callbacks, self._when_closed = self._when_closed, []
+        for callback in callbacks:
+            callback()
+
     async def _close_ended(self) -> None:
         # One task closes the runs that ended, in batches: the runs ending while a batch commits form the next one.
         try:
@@ -124,9 +129,7 @@ class Closing:
         finally:
             self._closer = None
             if not self._ending:
-                callbacks, self._when_closed = self._when_closed, []
-                for callback in callbacks:
-                    callback()
+                self._call_when_closed()
         self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
 
     async def _close_runs(self, runs: list[Run]) -> None:

@@ -219,22 +219,18 @@ class Firing:
         if not self.running:
             return
         now = self._clock.now()
-        host, pid = self._options.host, self._options.pid
-        running, schedule = ExecutionStatus.RUNNING, TriggerKind.SCHEDULE
         launches = [
             (
                 spec,
                 invokers[spec.id],
-                new_execution(
+                self._new_execution(
                     spec,
                     now,
-                    status=running,
+                    status=ExecutionStatus.RUNNING,
                     scheduled_time=fire_time,
-                    trigger=schedule,
+                    trigger=TriggerKind.SCHEDULE,
                     kwargs=spec.kwargs,
                     execution_id=execution_id,
-                    host=host,
-                    pid=pid,
                 ),
             )
             for (spec, fire_time), execution_id in zip(fires, new_ids(now, len(fires)), strict=True)

@@ -313,9 +313,7 @@ class Runner(Closing):
             await self._stop_runs()
         finally:
             # Whatever was not closed is left to the sweep: nothing waits for it any more (see when_closed).
-            callbacks, self._when_closed = self._when_closed, []
-            for callback in callbacks:
-                callback()
+            self._call_when_closed()
 
     async def _stop_runs(self) -> None:
         self._accepting = False

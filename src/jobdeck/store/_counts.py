@@ -8,7 +8,8 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy import Text, TextClause, bindparam, func, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.models import ExecutionQuery, ExecutionStatus
@@ -19,6 +20,7 @@ __all__ = [
     "SQLITE_CLOSED_ROWS",
     "SQLITE_COUNT_RUNNING",
     "SQLITE_COUNT_RUNNING_ELSEWHERE",
+    "SQLITE_STARTED_HOUR",
     "SqliteCloseCounts",
     "counted_query",
     "counted_total",
@@ -78,8 +80,13 @@ SQLITE_COUNT_RUNNING_ELSEWHERE = (
 )
 
 
-SQLITE_CLOSED_ROWS = "id, job_id, substr(started_at, 1, 13)"
-"""What a close on SQLite reads of a running row before closing it: its id and its counter keys (job, hour)."""
+SQLITE_STARTED_HOUR = func.substr(executions.c.started_at, 1, 13, type_=Text())
+"""A row's key in execution_hourly_counts on SQLite ('YYYY-MM-DD HH' of its stored started_at)."""
+SQLITE_CLOSED_ROWS = "id, job_id, " + str(
+    SQLITE_STARTED_HOUR.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+)
+"""What a close on SQLite reads of a running row before closing it: its id and its counter keys (job, hour), as SQL
+text for the writer's raw batches."""
 _SQLITE_BUMP_JOB = (
     "INSERT INTO execution_counts (job_id, status, n) VALUES (?, ?, ?) "
     "ON CONFLICT (job_id, status) DO UPDATE SET n = n + excluded.n"

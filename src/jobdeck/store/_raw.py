@@ -165,9 +165,8 @@ class RawSqlite:
             names = ["_id", *(f"_v_{k}" for k in keys)]
             compiled = self._statement(("close", keys), names, functools.partial(close_statement, keys))
             params = {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
-            planned.append((index, write.key, compiled.sql, compiled.row(params)))
-        ids = [key for _, key, _, _ in planned]
-        statuses = [write.values["status"] for _, write in run]
+            planned.append((index, write.key, write.values["status"], compiled.sql, compiled.row(params)))
+        ids = [key for _, key, _, _, _ in planned]
 
         def step(db: sqlite3.Connection) -> None:
             running: dict[str, tuple[str, str]] = {}
@@ -181,7 +180,7 @@ class RawSqlite:
                     running[str(found_id)] = (job_id, hour)
             updates: dict[str, list[tuple[Any, ...]]] = {}
             counts = SqliteCloseCounts()
-            for (index, key, sql, row), status in zip(planned, statuses, strict=True):
+            for index, key, status, sql, row in planned:
                 # pop: a second close of the same record in this batch finds it closed
                 keys = running.pop(key, None)
                 results[index] = keys is not None

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Text, bindparam, cast, extract, func, select, update
+from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
-from jobdeck.store._counts import SqliteCloseCounts
+from jobdeck.store._counts import SQLITE_STARTED_HOUR, SqliteCloseCounts
 from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
@@ -303,24 +303,27 @@ class GroupCommit:
     async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
         c = executions.c
         sqlite = self._dialect == "sqlite"
-        running: dict[str, tuple[str, str]] = {}
+        # id → its counter keys (job, hour) on SQLite, where the store counts its closes; None on PostgreSQL.
+        running: dict[str, tuple[str, str] | None] = {}
         for chunk in _chunks(run):
             found = c.id.in_([w.key for w in chunk]), IS_RUNNING
             if sqlite:
-                query = select(c.id, c.job_id, func.substr(c.started_at, 1, 13, type_=Text())).where(*found)
+                query = select(c.id, c.job_id, SQLITE_STARTED_HOUR).where(*found)
                 running.update((found_id, (job_id, hour)) for found_id, job_id, hour in await conn.execute(query))
             else:
                 query = select(c.id).where(*found).with_for_update()
-                running.update((found_id, ("", "")) for found_id in (await conn.execute(query)).scalars())
+                running.update(dict.fromkeys((await conn.execute(query)).scalars()))
         results = []
         todo: list[_Write] = []
         counts = SqliteCloseCounts()
         for write in run:
-            counter_keys = running.pop(write.key, None)  # a second close of one record in a batch finds it closed
-            if counter_keys is not None:
+            ok = write.key in running
+            if ok:
+                counter_keys = running.pop(write.key)  # a second close of one record in a batch finds it closed
                 todo.append(write)
-                counts.add(counter_keys[0], counter_keys[1], write.values["status"])
-            results.append(counter_keys is not None)
+                if counter_keys is not None:
+                    counts.add(counter_keys[0], counter_keys[1], write.values["status"])
+            results.append(ok)
         # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
         # in one order take the hourly rows' locks without waiting on each other in a cycle.
         todo.sort(key=_counter_key)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     Float,
     Integer,
-    Text,
     and_,
     bindparam,
     func,
@@ -49,6 +48,7 @@ from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     SQLITE_COUNT_RUNNING,
     SQLITE_COUNT_RUNNING_ELSEWHERE,
+    SQLITE_STARTED_HOUR,
     SqliteCloseCounts,
     counted_query,
     counted_total,
@@ -382,8 +382,8 @@ class SqlStore(RuntimeStore):
                 if not sqlite:  # PostgreSQL's counters are kept by its trigger
                     closed += (await conn.execute(stmt)).rowcount
                     continue
-                hour = func.substr(executions.c.started_at, 1, 13, type_=Text())
-                for job_id, started_hour in await conn.execute(stmt.returning(executions.c.job_id, hour)):
+                closed_rows = stmt.returning(executions.c.job_id, SQLITE_STARTED_HOUR)
+                for job_id, started_hour in await conn.execute(closed_rows):
                     counts.add(job_id, started_hour, ExecutionStatus.FAILED.value)
                     closed += 1
             for sql, counter_rows in counts.statements():
