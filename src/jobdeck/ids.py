@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from datetime import datetime
 
 __all__ = ["new_id", "new_ids"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# base64's base32 encodes 5-bit groups most significant first, as the id does, in another alphabet: the 80 random
-# bits of an id are exactly 16 of its characters (the last 16), so they are one b32encode of 10 random bytes.
-_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# The 80 random bits of an id are its last 16 characters, 5 bits each: each is made from one random byte, its low 5
+# bits (256 is a multiple of 32, so every character is equally likely), by one bytes.translate for all of them —
+# base64.b32encode is pure Python (≈ 1.5 µs an id; a burst makes thousands).
+_RANDOM_CHARACTER = bytes.maketrans(bytes(range(256)), bytes(ord(_ALPHABET[b & 31]) for b in range(256)))
 _last_prefix: tuple[int, str] = (-1, "")
 
 
@@ -34,11 +34,11 @@ def _prefix(at: datetime) -> str:
 
 def new_id(at: datetime) -> str:
     """A 26-character id that sorts by ``at`` (to the millisecond) and is unique across processes."""
-    return _prefix(at) + base64.b32encode(os.urandom(10)).translate(_CROCKFORD).decode("ascii")
+    return _prefix(at) + os.urandom(16).translate(_RANDOM_CHARACTER).decode("ascii")
 
 
 def new_ids(at: datetime, count: int) -> list[str]:
     """``count`` ids made at ``at``: :func:`new_id` ``count`` times, in one draw of randomness."""
     prefix = _prefix(at)
-    tails = base64.b32encode(os.urandom(10 * count)).translate(_CROCKFORD).decode("ascii")
+    tails = os.urandom(16 * count).translate(_RANDOM_CHARACTER).decode("ascii")
     return [prefix + tails[i : i + 16] for i in range(0, 16 * count, 16)]

@@ -280,10 +280,14 @@ def _ulid(at: datetime, random_bits: int) -> str:
 def test_ids_are_the_millisecond_then_the_random_bits_in_crockford_base32(
     at: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    drawn = bytes(range(7, 37))
+    drawn = bytes(range(200, 248))  # 48 bytes: the high bits of each vary, and must not matter
+
+    def random_bits(of: bytes) -> int:  # each of 16 bytes gives 5 bits, its low ones, most significant first
+        return sum((b & 31) << (5 * (15 - i)) for i, b in enumerate(of))
+
     monkeypatch.setattr(ids.os, "urandom", lambda n: drawn[:n])
-    assert ids.new_id(at) == _ulid(at, int.from_bytes(drawn[:10], "big"))
-    assert ids.new_ids(at, 3) == [_ulid(at, int.from_bytes(drawn[i : i + 10], "big")) for i in (0, 10, 20)]
+    assert ids.new_id(at) == _ulid(at, random_bits(drawn[:16]))
+    assert ids.new_ids(at, 3) == [_ulid(at, random_bits(drawn[i : i + 16])) for i in (0, 16, 32)]
 
 
 def test_ids_sort_by_time_and_do_not_repeat() -> None:

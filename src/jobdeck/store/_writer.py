@@ -34,8 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
+from jobdeck.models import Execution
 from jobdeck.store._counts import SQLITE_STARTED_HOUR, SqliteCloseCounts
 from jobdeck.store._raw import RawSqlite, merge_layers
+from jobdeck.store._rows import execution_values
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
 __all__ = ["GroupCommit", "SharedRead", "duration_between"]
@@ -66,9 +68,11 @@ def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElemen
 @dataclass(eq=False)
 class _Write:
     kind: str
-    """``insert`` (values: the row), ``close`` (values: the columns to set; key: the id) or ``work``."""
+    """``insert`` (record: the execution; key: its id), ``close`` (values: the columns to set; key: the id),
+    ``merge`` or ``work``."""
     future: asyncio.Future[Any]
     values: dict[str, Any] = field(default_factory=dict)
+    record: Execution | None = None
     key: str = ""
     work: Work | None = None
     statement: Any = None
@@ -96,13 +100,14 @@ class GroupCommit:
 
     # -- submitting ------------------------------------------------------------------------------------------
 
-    async def insert(self, values: dict[str, Any]) -> bool:
-        """Insert an executions row unless its claim key is taken; True when written."""
-        return bool(await self._submit(_Write("insert", self._new_future(), values=values, key=values["id"])))
+    async def insert(self, record: Execution) -> bool:
+        """Insert the record's executions row unless its claim key is taken; True when written."""
+        return bool(await self._submit(_Write("insert", self._new_future(), record=record, key=record.id)))
 
-    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> list[bool | Exception]:
-        """:meth:`insert` for several rows, queued together: for each, True / False, or the exception of its write."""
-        writes = [_Write("insert", self._new_future(), values=values, key=values["id"]) for values in rows]
+    async def insert_many(self, records: Sequence[Execution]) -> list[bool | Exception]:
+        """:meth:`insert` for several records, queued together: for each, True / False, or the exception of its
+        write."""
+        writes = [_Write("insert", self._new_future(), record=record, key=record.id) for record in records]
         await self._submit_many(writes)
         return [_outcome(write.future) for write in writes]
 
@@ -296,8 +301,8 @@ class GroupCommit:
         # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
         # replicas inserting the same fires then take the unique index's locks in the same order.
         for chunk in _chunks(sorted(run, key=_claim_key)):
-            for params in _same_keys(chunk):
-                written.update((await conn.execute(stmt, params)).scalars())
+            params = [execution_values(_record(w)) for w in chunk]
+            written.update((await conn.execute(stmt, params)).scalars())
         return [w.key in written for w in run]
 
     async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
@@ -405,10 +410,15 @@ def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
     raise error
 
 
+def _record(write: _Write) -> Execution:
+    assert write.record is not None, "an insert write carries its record"
+    return write.record
+
+
 def _claim_key(write: _Write) -> tuple[str, datetime, int]:
     # The unique claim index's own order (aware datetimes compare as instants).
-    values = write.values
-    return (values["job_id"], values["scheduled_time"], values["attempt"])
+    record = _record(write)
+    return (record.job_id, record.scheduled_time, record.attempt)
 
 
 def _counter_key(write: _Write) -> tuple[str, str]:
@@ -417,10 +427,3 @@ def _counter_key(write: _Write) -> tuple[str, str]:
 
 def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
     return [run[i : i + CHUNK] for i in range(0, len(run), CHUNK)]
-
-
-def _same_keys(run: Sequence[_Write]) -> list[list[dict[str, Any]]]:
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for write in run:
-        groups.setdefault(tuple(write.values), []).append(write.values)
-    return list(groups.values())

@@ -82,7 +82,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         # Instead of process_result_value: every listed execution has six of these columns, and SQLite's text goes
         # straight to the parser without TypeDecorator's two layers of calls per value.
         if dialect.name != "sqlite":
-            # asyncpg gives timestamptz values aware, in UTC (as datetime.UTC itself).
+            if dialect.driver == "asyncpg":
+                # asyncpg decodes timestamptz aware, in UTC (datetime.UTC itself), whatever the session's time zone:
+                # nothing to do, and no Python call per value (a listed execution has six).
+                return None
             return lambda value: value if value is None or value.tzinfo is UTC else _as_utc(value)
         parse = _from_sqlite_text
         return lambda value: None if value is None else parse(value)

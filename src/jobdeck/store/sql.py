@@ -52,8 +52,7 @@ from jobdeck.store._counts import (
     SqliteCloseCounts,
     counted_query,
     counted_total,
-    percentile,
-    percentile_neighbours,
+    duration_percentiles,
     status_counts_since,
 )
 from jobdeck.store._runtime import RuntimeStore
@@ -119,11 +118,11 @@ class SqlStore(RuntimeStore):
     async def insert_execution(self, execution: Execution) -> bool:
         # ON CONFLICT DO NOTHING against uq_executions_claim (partial: schedule / retry triggers only), group-committed
         # with the other claims and closes in flight; answered once durable.
-        return await self._writes.insert(_rows.execution_values(execution))
+        return await self._writes.insert(execution)
 
     async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
         # Queued in one step: a burst of fires claims in one batch (or a few), not in one wake-up each.
-        return await self._writes.insert_many([_rows.execution_values(e) for e in executions])
+        return await self._writes.insert_many(executions)
 
     async def get_execution(self, execution_id: str) -> Execution:
         async with self._tx() as conn:
@@ -423,22 +422,20 @@ class SqlStore(RuntimeStore):
             .select_from(executions)
             .where(of_job, IS_RUNNING),
         )
-        # The average covers every finished run; p50 / p95 come from the durations of the newest
-        # PERCENTILE_WINDOW finished runs, sorted by the database, which sends only the two values around each.
+        # The average covers every finished run; p50 / p95 the newest PERCENTILE_WINDOW (see duration_percentiles).
         avg_stmt = select(func.avg(c.duration)).where(finished)
-        ranks_stmt = percentile_neighbours(job_id)
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
         async with self._tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
             average = (await conn.execute(avg_stmt)).scalar()
-            near = [(int(pct), int(n), float(d)) for pct, n, d in await conn.execute(ranks_stmt)]
+            p50, p95 = await duration_percentiles(conn, self.dialect, job_id)
             last = (await conn.execute(last_stmt)).first()
         return ExecutionStats(
             total=sum(counts.values()),
             **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
             avg_execution_time=None if average is None else float(average),
-            p50_execution_time=percentile(near, 50),
-            p95_execution_time=percentile(near, 95),
+            p50_execution_time=p50,
+            p95_execution_time=p95,
             last_execution=None if last is None else _rows.to_execution(last),
         )
 
