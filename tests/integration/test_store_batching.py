@@ -34,6 +34,22 @@ async def test_claims_inserted_together_answer_each_on_its_own_in_order(store: S
     assert sorted(e.id for e in page.items) == sorted([taken.id, *(r.id for r in runs)])
 
 
+async def test_claims_of_different_shapes_in_one_call_come_back_as_they_went_in(store: SqlStore) -> None:
+    # On SQLite a claim names only the columns it sets, and claims setting the same ones share a statement: a call
+    # mixing shapes (NULLs in different columns, a conflict in one group) must still write each record whole.
+    plain = [make_run(f"job{i}", start=i / 100, scheduled=0) for i in range(3)]
+    manual = make_run("job0", start=1, trigger=TriggerKind.MANUAL, triggered_by="alice", kwargs={"n": 1})
+    retry = make_run("job1", start=2, trigger=TriggerKind.RETRY, attempt=2, retry_of=plain[1].id, host="w", pid=7)
+    done = make_run("job2", start=3, status=SKIPPED, duration=0, error_message="max_instances=1 reached")
+    taken = make_run("job1", start=4, scheduled=0)  # the fire plain[1] claims, in the plain rows' group
+    results = await store.insert_executions([*plain, manual, retry, done, taken])
+    assert results == [True] * 6 + [False]
+    for record in [*plain, manual, retry, done]:
+        assert await store.get_execution(record.id) == record
+    page = await store.list_executions(ExecutionQuery(limit=50))
+    assert page.total == 6
+
+
 async def test_fire_marks_recorded_together_keep_the_latest_of_each_job(store: SqlStore) -> None:
     await store.record_fire("a", at(90))
     await store.record_fires([("a", at(60)), ("b", at(30)), ("b", at(45)), ("c", at(10))])
