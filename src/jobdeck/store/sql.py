@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,36 +33,25 @@ from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStil
 from jobdeck.models import (
     Execution,
     ExecutionClose,
-    ExecutionQuery,
-    ExecutionStats,
     ExecutionStatus,
     JobMetadata,
     LogLine,
-    Page,
     ProgressUpdate,
     User,
 )
 from jobdeck.store import _engine, _rows
-from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     SQLITE_COUNT_RUNNING,
     SQLITE_COUNT_RUNNING_ELSEWHERE,
     SQLITE_STARTED_HOUR,
     SqliteCloseCounts,
-    counted_query,
-    counted_total,
-    duration_percentiles,
-    status_counts_since,
 )
-from jobdeck.store._runtime import RuntimeStore
+from jobdeck.store._reads import ExecutionReads
 from jobdeck.store._writer import SharedRead, duration_between
 from jobdeck.store.base import Store
 from jobdeck.store.schema import (
-    FINISHED_STATUSES,
     IS_RUNNING,
-    NOT_RUNNING,
     UtcDateTime,
-    execution_counts,
     execution_hourly_counts,
     execution_logs,
     executions,
@@ -77,7 +65,6 @@ _MAX_SHARED_USER_READS = 1000
 METADATA_TTL = 1.0
 """Seconds a job-metadata read is reused. Writes through this store drop it at once; the bound covers writes
 of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
-_NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
 _NOT_RUNNING = executions.c.status != literal_column("'running'")
 
 
@@ -85,7 +72,7 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
-class SqlStore(RuntimeStore):
+class SqlStore(ExecutionReads):
     """The Store on a SQLite (``sqlite+aiosqlite:///path.db``) or PostgreSQL (``postgresql+asyncpg://…``) URL.
 
     Nothing connects before :meth:`open`. A URL without the async driver gets it (``sqlite://`` → aiosqlite,
@@ -123,68 +110,6 @@ class SqlStore(RuntimeStore):
     async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
         # Queued in one step: a burst of fires claims in one batch (or a few), not in one wake-up each.
         return await self._writes.insert_many(executions)
-
-    async def get_execution(self, execution_id: str) -> Execution:
-        async with self._tx() as conn:
-            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
-        if row is None:
-            raise ExecutionNotFound(execution_id)
-        return _rows.to_execution(row)
-
-    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
-        conditions: list[ColumnElement[bool]] = []
-        if query.job_id is not None:
-            conditions.append(executions.c.job_id == query.job_id)
-        if query.status is not None:
-            conditions.append(executions.c.status == query.status.value)
-            if query.status is not ExecutionStatus.RUNNING:
-                conditions.append(NOT_RUNNING)  # ix_executions_job_status_started holds finished rows only
-        if query.is_manual is not None:
-            manual = executions.c.trigger == "manual"
-            conditions.append(manual if query.is_manual else ~manual)
-        if query.since is not None:
-            conditions.append(executions.c.started_at >= query.since)
-        if query.until is not None:
-            conditions.append(executions.c.started_at < query.until)
-        counted = counted_query(query)
-        # A counted total rides along as a column of the page, so the page and its total are one round trip.
-        columns = [executions, counted_total(query).label("_total")] if counted else [executions]
-        page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit)
-        if query.offset:
-            # A deep page: find its ids in the filter's index first, then read only those rows (PostgreSQL would
-            # otherwise read every skipped row from the table; SQLite is faster this way too).
-            keys = (
-                select(executions.c.id)
-                .where(*conditions)
-                .order_by(*_NEWEST_FIRST)
-                .limit(query.limit)
-                .offset(query.offset)
-                .subquery("page_keys")
-            )
-            page = select(*columns).join(keys, executions.c.id == keys.c.id).order_by(*_NEWEST_FIRST)
-        async with self._tx() as conn:
-            rows = (await conn.execute(page)).all()
-            total = page_total(query.offset, query.limit, len(rows))
-            if total is None and counted and rows:
-                total = int(rows[0]._mapping["_total"])
-            if total is None:
-                count = (
-                    select(counted_total(query))
-                    if counted
-                    else select(func.count()).select_from(executions).where(*conditions)
-                )
-                total = int((await conn.execute(count)).scalar_one())
-        return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
-
-    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
-        stmt = select(executions).where(IS_RUNNING)
-        if job_id is not None:
-            stmt = stmt.where(executions.c.job_id == job_id)
-        if host is not None:
-            stmt = stmt.where(executions.c.host == host)
-        stmt = stmt.order_by(executions.c.started_at, executions.c.id)
-        async with self._tx() as conn:
-            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
     async def count_running(self, *, other_than: tuple[str, int] | None = None) -> dict[str, int]:
         if other_than is not None:
@@ -408,64 +333,6 @@ class SqlStore(RuntimeStore):
                 raise ExecutionStillRunning(execution_id)
             await conn.execute(execution_logs.delete().where(execution_logs.c.execution_id == execution_id))
             await conn.execute(executions.delete().where(executions.c.id == execution_id, _NOT_RUNNING))
-
-    async def execution_stats(self, job_id: str) -> ExecutionStats:
-        c = executions.c
-        of_job = c.job_id == job_id
-        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), NOT_RUNNING, c.duration.is_not(None))
-        # Finished runs from their counters, running ones (not counted there) from their partial index.
-        counts_stmt = union_all(
-            select(execution_counts.c.status, execution_counts.c.n).where(
-                execution_counts.c.job_id == job_id, execution_counts.c.n > 0
-            ),
-            select(literal(ExecutionStatus.RUNNING.value), func.count())
-            .select_from(executions)
-            .where(of_job, IS_RUNNING),
-        )
-        # The average covers every finished run; p50 / p95 the newest PERCENTILE_WINDOW (see duration_percentiles).
-        avg_stmt = select(func.avg(c.duration)).where(finished)
-        last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
-        async with self._tx() as conn:
-            counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
-            average = (await conn.execute(avg_stmt)).scalar()
-            p50, p95 = await duration_percentiles(conn, self.dialect, job_id)
-            last = (await conn.execute(last_stmt)).first()
-        return ExecutionStats(
-            total=sum(counts.values()),
-            **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
-            avg_execution_time=None if average is None else float(average),
-            p50_execution_time=p50,
-            p95_execution_time=p95,
-            last_execution=None if last is None else _rows.to_execution(last),
-        )
-
-    async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
-        # Every status is present (0 when none), so callers can render the whole breakdown. The rows of the partial
-        # hour after `since` are counted, whole hours come from execution_hourly_counts, running rows (not in the
-        # counters) from their partial index.
-        stmt = status_counts_since(self.dialect, since)
-        async with self._tx() as conn:
-            found = {status: int(n) for status, n in await conn.execute(stmt)}
-        return {status: found.get(status.value, 0) for status in ExecutionStatus}
-
-    async def last_executions(self) -> dict[str, Execution]:
-        # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
-        # (one index probe per job, not a scan of every execution), then take each job's newest row.
-        e1, e2 = executions.alias("e1"), executions.alias("e2")
-        jobs = select(func.min(e1.c.job_id).label("job_id")).cte("jobs", recursive=True)
-        following = select(func.min(e2.c.job_id)).where(e2.c.job_id > jobs.c.job_id).scalar_subquery()
-        jobs = jobs.union_all(select(following).where(jobs.c.job_id.is_not(None)))
-        e3 = executions.alias("e3")
-        newest = (
-            select(e3.c.id)
-            .where(e3.c.job_id == jobs.c.job_id)
-            .order_by(e3.c.started_at.desc(), e3.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
-        async with self._tx() as conn:
-            return {row.job_id: _rows.to_execution(row) for row in await conn.execute(stmt)}
 
     async def prune_executions(self, *, finished_before: datetime) -> int:
         # In batches, each its own short transaction, so a large clean-up never holds SQLite's write lock for long.

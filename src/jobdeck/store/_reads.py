@@ -1,0 +1,146 @@
+"""The reads of executions for :class:`~jobdeck.store.sql.SqlStore` (its base): pages, a job's statistics, the
+status counts of a window, every job's newest run. Counted totals and counts come from the counters of revisions
+0004 / 0005 (:mod:`jobdeck.store._counts`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+
+from jobdeck.errors import ExecutionNotFound
+from jobdeck.models import Execution, ExecutionQuery, ExecutionStats, ExecutionStatus, Page
+from jobdeck.store import _rows
+from jobdeck.store._base import page_total
+from jobdeck.store._counts import counted_query, counted_total, duration_percentiles, status_counts_since
+from jobdeck.store._runtime import RuntimeStore
+from jobdeck.store.schema import FINISHED_STATUSES, IS_RUNNING, NOT_RUNNING, execution_counts, executions
+
+__all__ = ["ExecutionReads"]
+
+_NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
+
+
+class ExecutionReads(RuntimeStore):
+    """The execution reads of the Store protocol (its docstrings say what each returns)."""
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        async with self._tx() as conn:
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return _rows.to_execution(row)
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.job_id is not None:
+            conditions.append(executions.c.job_id == query.job_id)
+        if query.status is not None:
+            conditions.append(executions.c.status == query.status.value)
+            if query.status is not ExecutionStatus.RUNNING:
+                conditions.append(NOT_RUNNING)  # ix_executions_job_status_started holds finished rows only
+        if query.is_manual is not None:
+            manual = executions.c.trigger == "manual"
+            conditions.append(manual if query.is_manual else ~manual)
+        if query.since is not None:
+            conditions.append(executions.c.started_at >= query.since)
+        if query.until is not None:
+            conditions.append(executions.c.started_at < query.until)
+        counted = counted_query(query)
+        # A counted total rides along as a column of the page, so the page and its total are one round trip.
+        columns = [executions, counted_total(query).label("_total")] if counted else [executions]
+        page = select(*columns).where(*conditions).order_by(*_NEWEST_FIRST).limit(query.limit)
+        if query.offset:
+            # A deep page: find its ids in the filter's index first, then read only those rows (PostgreSQL would
+            # otherwise read every skipped row from the table; SQLite is faster this way too).
+            keys = (
+                select(executions.c.id)
+                .where(*conditions)
+                .order_by(*_NEWEST_FIRST)
+                .limit(query.limit)
+                .offset(query.offset)
+                .subquery("page_keys")
+            )
+            page = select(*columns).join(keys, executions.c.id == keys.c.id).order_by(*_NEWEST_FIRST)
+        async with self._tx() as conn:
+            rows = (await conn.execute(page)).all()
+            total = page_total(query.offset, query.limit, len(rows))
+            if total is None and counted and rows:
+                total = int(rows[0]._mapping["_total"])
+            if total is None:
+                count = (
+                    select(counted_total(query))
+                    if counted
+                    else select(func.count()).select_from(executions).where(*conditions)
+                )
+                total = int((await conn.execute(count)).scalar_one())
+        return Page(items=[_rows.to_execution(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+
+    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
+        stmt = select(executions).where(IS_RUNNING)
+        if job_id is not None:
+            stmt = stmt.where(executions.c.job_id == job_id)
+        if host is not None:
+            stmt = stmt.where(executions.c.host == host)
+        stmt = stmt.order_by(executions.c.started_at, executions.c.id)
+        async with self._tx() as conn:
+            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
+
+    async def execution_stats(self, job_id: str) -> ExecutionStats:
+        c = executions.c
+        of_job = c.job_id == job_id
+        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), NOT_RUNNING, c.duration.is_not(None))
+        # Finished runs from their counters, running ones (not counted there) from their partial index.
+        counts_stmt = union_all(
+            select(execution_counts.c.status, execution_counts.c.n).where(
+                execution_counts.c.job_id == job_id, execution_counts.c.n > 0
+            ),
+            select(literal(ExecutionStatus.RUNNING.value), func.count())
+            .select_from(executions)
+            .where(of_job, IS_RUNNING),
+        )
+        # The average covers every finished run; p50 / p95 the newest PERCENTILE_WINDOW (see duration_percentiles).
+        avg_stmt = select(func.avg(c.duration)).where(finished)
+        last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
+        async with self._tx() as conn:
+            counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
+            average = (await conn.execute(avg_stmt)).scalar()
+            p50, p95 = await duration_percentiles(conn, self.dialect, job_id)
+            last = (await conn.execute(last_stmt)).first()
+        return ExecutionStats(
+            total=sum(counts.values()),
+            **{status.value: counts.get(status.value, 0) for status in ExecutionStatus},
+            avg_execution_time=None if average is None else float(average),
+            p50_execution_time=p50,
+            p95_execution_time=p95,
+            last_execution=None if last is None else _rows.to_execution(last),
+        )
+
+    async def status_counts(self, *, since: datetime) -> dict[ExecutionStatus, int]:
+        # Every status is present (0 when none), so callers can render the whole breakdown. The rows of the partial
+        # hour after `since` are counted, whole hours come from execution_hourly_counts, running rows (not in the
+        # counters) from their partial index.
+        stmt = status_counts_since(self.dialect, since)
+        async with self._tx() as conn:
+            found = {status: int(n) for status, n in await conn.execute(stmt)}
+        return {status: found.get(status.value, 0) for status in ExecutionStatus}
+
+    async def last_executions(self) -> dict[str, Execution]:
+        # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
+        # (one index probe per job, not a scan of every execution), then take each job's newest row.
+        e1, e2 = executions.alias("e1"), executions.alias("e2")
+        jobs = select(func.min(e1.c.job_id).label("job_id")).cte("jobs", recursive=True)
+        following = select(func.min(e2.c.job_id)).where(e2.c.job_id > jobs.c.job_id).scalar_subquery()
+        jobs = jobs.union_all(select(following).where(jobs.c.job_id.is_not(None)))
+        e3 = executions.alias("e3")
+        newest = (
+            select(e3.c.id)
+            .where(e3.c.job_id == jobs.c.job_id)
+            .order_by(e3.c.started_at.desc(), e3.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
+        async with self._tx() as conn:
+            return {row.job_id: _rows.to_execution(row) for row in await conn.execute(stmt)}
