@@ -86,10 +86,11 @@ async def asyncpg_pairs(url: str, count: int, seed: int) -> float:
 
 
 async def load(url: str, count: int, seed: int, now: datetime) -> None:
-    """``count`` execution rows through COPY, counted afterwards as revision 0004 counts existing rows."""
+    """``count`` execution rows through COPY, counted afterwards as revisions 0004 and 0006 count existing rows."""
     import asyncpg
 
     from jobdeck.store.migrations.versions.v0004_terminal_counts import RECOUNT, recount_hours
+    from jobdeck.store.migrations.versions.v0006_duration_sums import RESUM
 
     conn = await asyncpg.connect(_dsn(url))
     try:
@@ -108,6 +109,7 @@ async def load(url: str, count: int, seed: int, now: datetime) -> None:
         await conn.execute("ALTER TABLE executions ENABLE TRIGGER USER")
         await conn.execute("DELETE FROM execution_counts")
         await conn.execute(RECOUNT)
+        await conn.execute(RESUM)
         await conn.execute(recount_hours("postgresql"))
         # As autovacuum does after a bulk insert (PostgreSQL ≥ 13): statistics, and the visibility map that lets
         # index-only scans skip the table.

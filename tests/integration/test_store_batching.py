@@ -7,8 +7,9 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
-from test_store_contract import CANCELLED, FAILED, RUNNING, SKIPPED, SUCCESS, T0, at, make_run
+from test_store_contract import CANCELLED, FAILED, MISSED, RUNNING, SKIPPED, SUCCESS, T0, at, make_run
 
 from jobdeck.models import ExecutionClose, ExecutionQuery, ProgressUpdate, TriggerKind
 from jobdeck.store import SqlStore
@@ -137,6 +138,33 @@ async def test_every_way_of_closing_runs_moves_totals_and_hourly_counts(store: S
     # Run 0 started at 07:58 and is counted in the 07:00 hour's row; the others started at 08:28 and later.
     later = await store.status_counts(since=T0.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
     assert {status: n for status, n in later.items() if n} == {CANCELLED: 1, FAILED: 2, RUNNING: 2}
+
+
+async def test_a_jobs_average_run_time_follows_every_close_insert_and_delete(store: SqlStore) -> None:
+    # The average comes from the counters (revision 0006): each writer of them must move the durations too.
+    async def average() -> float | None:
+        return (await store.execution_stats("job0")).avg_execution_time
+
+    runs = [make_run("job0", start=10 * i) for i in range(5)]
+    assert await store.insert_executions([*runs, make_run("job1", start=5, status=SUCCESS, duration=1000)])
+    assert await average() is None  # running rows have no run time yet
+    await store.close_executions([ExecutionClose(execution_id=runs[0].id, status=SUCCESS, finished_at=at(1.5))])
+    await asyncio.gather(  # a close batched with other work
+        store.close_execution(runs[1].id, status=CANCELLED, finished_at=at(14)),
+        store.write_progress([ProgressUpdate(execution_id=runs[3].id, at=at(31), progress=5)]),
+    )
+    assert await store.fail_executions([runs[2].id], finished_at=at(100), message="its process died") == 1
+    # Inserted already finished (a run of 6 s; a missed fire, which is not a run and not in the average).
+    await store.insert_executions(
+        [make_run("job0", start=50, status=SUCCESS, duration=6), make_run("job0", start=60, status=MISSED, duration=0)]
+    )
+    assert await average() == pytest.approx((1.5 + 4 + 80 + 6) / 4)
+    await store.delete_execution(runs[2].id)
+    assert await average() == pytest.approx((1.5 + 4 + 6) / 3)
+    assert await store.prune_executions(finished_before=at(10)) == 1  # run 0, finished at 1.5 s
+    assert await average() == pytest.approx((4 + 6) / 2)
+    stats = await store.execution_stats("job0")
+    assert (stats.total, stats.running, stats.missed) == (5, 2, 1)
 
 
 async def test_closes_written_together_answer_each_on_its_own(store: SqlStore) -> None:

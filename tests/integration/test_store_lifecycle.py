@@ -125,11 +125,12 @@ async def test_upgrading_a_database_with_executions_keeps_totals_exact(blank_url
         async with engine.begin() as conn:
             await conn.run_sync(upgrade_connection, "0003")
             for i, status in enumerate(["running", "success", "success", "failed", "running"]):
+                duration = None if status == "running" else float(2 * i)  # a: 2 s and 4 s; b: 6 s
                 await conn.execute(
                     insert(executions).values(
                         id=f"run{i}", job_id="a" if i < 3 else "b", job_name="x", status=status, trigger="schedule",
                         attempt=i + 1, force=False, scheduled_time=started, started_at=started, updated_at=started,
-                        kwargs={}, cancel_requested=False,
+                        kwargs={}, cancel_requested=False, duration=duration,
                     )
                 )  # fmt: skip
     finally:
@@ -149,9 +150,12 @@ async def test_upgrading_a_database_with_executions_keeps_totals_exact(blank_url
         assert totals == {"all": 5, "a": 3, "running": 2, "success": 2}
         counts = await store.status_counts(since=started - timedelta(minutes=30))
         assert (counts[ExecutionStatus.SUCCESS], counts[ExecutionStatus.RUNNING]) == (2, 2)
-        await store.close_execution("run0", status=ExecutionStatus.FAILED, finished_at=started + timedelta(seconds=1))
+        assert (await store.execution_stats("a")).avg_execution_time == pytest.approx(3.0)  # summed by 0006
+        await store.close_execution("run0", status=ExecutionStatus.FAILED, finished_at=started + timedelta(seconds=3))
         stats = await store.execution_stats("a")
         assert (stats.total, stats.running, stats.success, stats.failed) == (3, 0, 2, 1)
+        assert stats.avg_execution_time == pytest.approx(3.0)  # 2, 4 and 3 s
+        assert (await store.execution_stats("b")).avg_execution_time == pytest.approx(6.0)
     finally:
         await store.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Text, TextClause, bindparam, func, select, text
 from sqlalchemy.dialects import sqlite
@@ -23,9 +24,11 @@ __all__ = [
     "SQLITE_COUNT_RUNNING_ELSEWHERE",
     "SQLITE_STARTED_HOUR",
     "SqliteCloseCounts",
+    "average_duration",
     "counted_query",
     "counted_total",
     "duration_percentiles",
+    "sqlite_closed_after",
     "status_counts_since",
 ]
 
@@ -86,14 +89,17 @@ SQLITE_COUNT_RUNNING_ELSEWHERE = (
 
 SQLITE_STARTED_HOUR = func.substr(executions.c.started_at, 1, 13, type_=Text())
 """A row's key in execution_hourly_counts on SQLite ('YYYY-MM-DD HH' of its stored started_at)."""
-SQLITE_CLOSED_ROWS = "id, job_id, " + str(
-    SQLITE_STARTED_HOUR.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+SQLITE_CLOSED_ROWS = (
+    "id, job_id, "
+    + str(SQLITE_STARTED_HOUR.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    + ", started_at"
 )
-"""What a close on SQLite reads of a running row before closing it: its id and its counter keys (job, hour), as SQL
-text for the writer's raw batches."""
+"""What a close on SQLite reads of a running row before closing it: its id, its counter keys (job, hour) and its
+start (stored text: the run time it is closed with is counted too), as SQL text for the writer's raw batches."""
 _SQLITE_BUMP_JOB = (
-    "INSERT INTO execution_counts (job_id, status, n) VALUES (?, ?, ?) "
-    "ON CONFLICT (job_id, status) DO UPDATE SET n = n + excluded.n"
+    "INSERT INTO execution_counts (job_id, status, n, duration_sum, timed) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (job_id, status) DO UPDATE "
+    "SET n = n + excluded.n, duration_sum = duration_sum + excluded.duration_sum, timed = timed + excluded.timed"
 )
 _SQLITE_BUMP_HOUR = (
     "INSERT INTO execution_hourly_counts (hour, status, n) VALUES (?, ?, ?) "
@@ -111,22 +117,42 @@ class SqliteCloseCounts:
     __slots__ = ("_hours", "_jobs")
 
     def __init__(self) -> None:
-        self._jobs: dict[tuple[str, str], int] = {}
+        self._jobs: dict[tuple[str, str], tuple[int, float]] = {}
+        """(job, status) → (rows, their durations' sum): every close writes a duration (it is timed)."""
         self._hours: dict[tuple[str, str], int] = {}
 
-    def add(self, job_id: str, hour: str, status: str) -> None:
-        """Count one running row (of ``job_id``, started in ``hour``) closed with ``status``."""
-        self._jobs[job_id, status] = self._jobs.get((job_id, status), 0) + 1
+    def add(self, job_id: str, hour: str, status: str, duration: float) -> None:
+        """Count one running row (of ``job_id``, started in ``hour``) closed with ``status`` after ``duration``
+        seconds."""
+        n, total = self._jobs.get((job_id, status), (0, 0.0))
+        self._jobs[job_id, status] = (n + 1, total + duration)
         self._hours[hour, status] = self._hours.get((hour, status), 0) + 1
 
-    def statements(self) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    def statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
         """``(sql, rows)`` to execute (``executemany``, qmark style) in the closes' transaction, after them."""
         # In key order: the same order whoever closes, as the counter rows are shared.
-        out = []
-        for sql, counts in ((_SQLITE_BUMP_JOB, self._jobs), (_SQLITE_BUMP_HOUR, self._hours)):
-            if counts:
-                out.append((sql, [(key, status, n) for (key, status), n in sorted(counts.items())]))
+        out: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if self._jobs:
+            jobs = [(job_id, status, n, total, n) for (job_id, status), (n, total) in sorted(self._jobs.items())]
+            out.append((_SQLITE_BUMP_JOB, jobs))
+        if self._hours:
+            out.append((_SQLITE_BUMP_HOUR, [(hour, status, n) for (hour, status), n in sorted(self._hours.items())]))
         return out
+
+
+def sqlite_closed_after(started_at: str, finished_at: datetime) -> float:
+    """The run time a close writes, from a running row's stored ``started_at`` text (see SQLITE_CLOSED_ROWS)."""
+    return (finished_at - datetime.fromisoformat(started_at + "+00:00")).total_seconds()
+
+
+def average_duration(job_id: str) -> ColumnElement[float]:
+    """The average run time of the job's finished runs, from their counters (NULL when none has a duration)."""
+    counters = execution_counts.c
+    return (
+        select(func.sum(counters.duration_sum) / func.nullif(func.sum(counters.timed), 0))
+        .where(counters.job_id == job_id, counters.status.in_(FINISHED_STATUSES))
+        .scalar_subquery()
+    )
 
 
 def counted_query(query: ExecutionQuery) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.sql import ClauseElement
 
 from jobdeck.models import Execution
-from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts
+from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts, sqlite_closed_after
 from jobdeck.store._rows import execution_row
 from jobdeck.store.schema import UtcDateTime, executions
 
@@ -184,28 +184,31 @@ class RawSqlite:
             names = ["_id", *(f"_v_{k}" for k in keys)]
             compiled = self._statement(("close", keys), names, functools.partial(close_statement, keys))
             params = {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
-            planned.append((index, write.key, write.values["status"], compiled.sql, compiled.row(params)))
-        ids = [key for _, key, _, _, _ in planned]
+            values = write.values
+            planned.append(
+                (index, write.key, values["status"], values["finished_at"], compiled.sql, compiled.row(params))
+            )
+        ids = [key for _, key, _, _, _, _ in planned]
 
         def step(db: sqlite3.Connection) -> None:
-            running: dict[str, tuple[str, str]] = {}
+            running: dict[str, tuple[str, str, str]] = {}
             for offset in range(0, len(ids), _CHUNK):
                 chunk = ids[offset : offset + _CHUNK]
                 marks = ", ".join("?" * len(chunk))
                 found = db.execute(
                     f"SELECT {SQLITE_CLOSED_ROWS} FROM executions WHERE id IN ({marks}) AND status = 'running'", chunk
                 )
-                for found_id, job_id, hour in found.fetchall():
-                    running[str(found_id)] = (job_id, hour)
+                for found_id, job_id, hour, started_at in found.fetchall():
+                    running[str(found_id)] = (job_id, hour, started_at)
             updates: dict[str, list[tuple[Any, ...]]] = {}
             counts = SqliteCloseCounts()
-            for index, key, status, sql, row in planned:
+            for index, key, status, finished_at, sql, row in planned:
                 # pop: a second close of the same record in this batch finds it closed
                 keys = running.pop(key, None)
                 results[index] = keys is not None
                 if keys is not None:
                     updates.setdefault(sql, []).append(row)
-                    counts.add(keys[0], keys[1], status)
+                    counts.add(keys[0], keys[1], status, sqlite_closed_after(keys[2], finished_at))
             for sql, rows in updates.items():
                 db.executemany(sql, rows)
             for sql, counter_rows in counts.statements():

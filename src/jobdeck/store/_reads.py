@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import ExecutionNotFound
 from jobdeck.models import Execution, ExecutionQuery, ExecutionStats, ExecutionStatus, Page
 from jobdeck.store import _rows
 from jobdeck.store._base import page_total
-from jobdeck.store._counts import counted_query, counted_total, duration_percentiles, status_counts_since
+from jobdeck.store._counts import (
+    average_duration,
+    counted_query,
+    counted_total,
+    duration_percentiles,
+    status_counts_since,
+)
 from jobdeck.store._runtime import RuntimeStore
-from jobdeck.store.schema import FINISHED_STATUSES, IS_RUNNING, NOT_RUNNING, execution_counts, executions
+from jobdeck.store.schema import IS_RUNNING, NOT_RUNNING, execution_counts, executions
 
 __all__ = ["ExecutionReads"]
 
@@ -90,7 +96,6 @@ class ExecutionReads(RuntimeStore):
     async def execution_stats(self, job_id: str) -> ExecutionStats:
         c = executions.c
         of_job = c.job_id == job_id
-        finished = and_(of_job, c.status.in_(FINISHED_STATUSES), NOT_RUNNING, c.duration.is_not(None))
         # Finished runs from their counters, running ones (not counted there) from their partial index.
         counts_stmt = union_all(
             select(execution_counts.c.status, execution_counts.c.n).where(
@@ -100,8 +105,9 @@ class ExecutionReads(RuntimeStore):
             .select_from(executions)
             .where(of_job, IS_RUNNING),
         )
-        # The average covers every finished run; p50 / p95 the newest PERCENTILE_WINDOW (see duration_percentiles).
-        avg_stmt = select(func.avg(c.duration)).where(finished)
+        # The average covers every finished run (from its counters); p50 / p95 the newest PERCENTILE_WINDOW (see
+        # duration_percentiles).
+        avg_stmt = select(average_duration(job_id))
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
         async with self._tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}

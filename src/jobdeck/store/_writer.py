@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, update
+from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
 from jobdeck.models import Execution
-from jobdeck.store._counts import SQLITE_STARTED_HOUR, SqliteCloseCounts
+from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts, sqlite_closed_after
 from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store._rows import execution_values
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
@@ -308,13 +308,15 @@ class GroupCommit:
     async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
         c = executions.c
         sqlite = self._dialect == "sqlite"
-        # id → its counter keys (job, hour) on SQLite, where the store counts its closes; None on PostgreSQL.
-        running: dict[str, tuple[str, str] | None] = {}
+        # id → its counter keys (job, hour) and start on SQLite, where the store counts its closes; None on PostgreSQL.
+        running: dict[str, tuple[str, str, str] | None] = {}
         for chunk in _chunks(run):
             found = c.id.in_([w.key for w in chunk]), IS_RUNNING
             if sqlite:
-                query = select(c.id, c.job_id, SQLITE_STARTED_HOUR).where(*found)
-                running.update((found_id, (job_id, hour)) for found_id, job_id, hour in await conn.execute(query))
+                query = select(text(SQLITE_CLOSED_ROWS)).select_from(executions).where(*found)
+                running.update(
+                    (found_id, (job_id, hour, started)) for found_id, job_id, hour, started in await conn.execute(query)
+                )
             else:
                 query = select(c.id).where(*found).with_for_update()
                 running.update(dict.fromkeys((await conn.execute(query)).scalars()))
@@ -327,7 +329,9 @@ class GroupCommit:
                 counter_keys = running.pop(write.key)  # a second close of one record in a batch finds it closed
                 todo.append(write)
                 if counter_keys is not None:
-                    counts.add(counter_keys[0], counter_keys[1], write.values["status"])
+                    job_id, hour, started_at = counter_keys
+                    duration = sqlite_closed_after(started_at, write.values["finished_at"])
+                    counts.add(job_id, hour, write.values["status"], duration)
             results.append(ok)
         # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
         # in one order take the hourly rows' locks without waiting on each other in a cycle.

@@ -267,6 +267,9 @@ execution_counts = Table(
     Column("job_id", String(64), primary_key=True),
     Column("status", String(16), primary_key=True),
     Column("n", Integer, nullable=False),
+    # v0006: the durations of the counted rows (NULL ones not), for a job's average run time.
+    Column("duration_sum", Float, nullable=False, server_default="0"),
+    Column("timed", Integer, nullable=False, server_default="0"),
 )
 # v0004: totals by status. Not on n: PostgreSQL then updates counters in place (HOT) instead of bloating the index.
 Index("ix_execution_counts_status", execution_counts.c.status)

@@ -306,9 +306,9 @@ class SqlStore(ExecutionReads):
                 if not sqlite:  # PostgreSQL's counters are kept by its trigger
                     closed += (await conn.execute(stmt)).rowcount
                     continue
-                closed_rows = stmt.returning(executions.c.job_id, SQLITE_STARTED_HOUR)
-                for job_id, started_hour in await conn.execute(closed_rows):
-                    counts.add(job_id, started_hour, ExecutionStatus.FAILED.value)
+                closed_rows = stmt.returning(executions.c.job_id, SQLITE_STARTED_HOUR, executions.c.duration)
+                for job_id, started_hour, duration in await conn.execute(closed_rows):
+                    counts.add(job_id, started_hour, ExecutionStatus.FAILED.value, duration)
                     closed += 1
             for sql, counter_rows in counts.statements():
                 await conn.exec_driver_sql(sql, counter_rows)

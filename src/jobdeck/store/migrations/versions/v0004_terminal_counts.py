@@ -60,7 +60,7 @@ SQLITE_TRIGGERS = {
     ),
 }
 
-_PG_FUNCTION = """
+PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION jobdeck_count_executions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
@@ -157,7 +157,7 @@ def upgrade() -> None:
     # after a fifth of the table: the counters are a few thousand rows updated on every close.
     for table in COUNTER_TABLES:
         op.execute(f"ALTER TABLE {table} SET ({_PG_COUNTER_STORAGE})")
-    op.execute(_PG_FUNCTION)
+    op.execute(PG_FUNCTION)
     for name, when in PG_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION jobdeck_count_executions()")
 
