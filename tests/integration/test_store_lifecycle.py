@@ -15,12 +15,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from test_store_contract import make_run
 
 from jobdeck.errors import ConfigError, StoreUnavailable
 from jobdeck.models import ExecutionQuery, ExecutionStatus
 from jobdeck.store import SqlStore, upgrade
+from jobdeck.store._checkpoints import AUTOCHECKPOINT_PAGES
 from jobdeck.store.migrations import VERSION_TABLE, alembic_config, upgrade_connection
 from jobdeck.store.schema import executions, metadata
+from jobdeck.testing import wait_until
 
 
 async def test_open_creates_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:
@@ -35,6 +38,32 @@ async def test_sqlite_files_are_switched_to_wal_mode(tmp_path: Path) -> None:
     await upgrade(f"sqlite:///{tmp_path / 'wal.db'}")  # the async driver is filled in
     with closing(sqlite3.connect(tmp_path / "wal.db")) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_sqlite_writes_reach_the_database_file_without_a_commit_checkpointing(tmp_path: Path) -> None:
+    # The store's commits leave the WAL to the checkpointer thread (they would copy it themselves only past
+    # AUTOCHECKPOINT_PAGES, far more than these writes); the rows still reach the database file, which a reader
+    # opening the file alone (immutable: the WAL ignored) sees.
+    path = tmp_path / "checkpointed.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{path}")
+    await store.open()
+    try:
+        async with store._tx() as conn:
+            pages = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
+        assert pages == AUTOCHECKPOINT_PAGES
+        runs = [make_run(f"job{i % 7}", start=i) for i in range(300)]
+        assert await store.insert_executions(runs) == [True] * 300
+
+        async def in_the_file() -> int:
+            with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as reader:
+                try:
+                    return int(reader.execute("SELECT count(*) FROM executions").fetchone()[0])
+                except sqlite3.OperationalError:  # not even the schema is in the file yet
+                    return -1
+
+        await wait_until(in_the_file, lambda n: n == 300, timeout=10, what="all rows in the database file")
+    finally:
+        await store.close()
 
 
 async def test_an_in_memory_sqlite_store_works() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobdeck.errors import StoreUnavailable
 from jobdeck.store import _engine
+from jobdeck.store._checkpoints import WalCheckpointer
 from jobdeck.store._writer import GroupCommit
 
 __all__ = ["SqlBase", "page_total"]
@@ -46,8 +47,13 @@ class SqlBase:
         self._held: tuple[AsyncConnection, Any] | None = None
         """SQLite: the connection (and its aiosqlite connection) :meth:`_in_driver_thread` uses."""
         self._held_lock = asyncio.Lock()
+        self._checkpointer: WalCheckpointer | None = None
+        """SQLite files: checkpoints the WAL after writes, out of their commits (see ``_checkpoints``)."""
         self._writes = GroupCommit(
-            self._tx, self._dialect, in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None
+            self._tx,
+            self._dialect,
+            in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None,
+            after_commit=self._wrote,
         )
         """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
 
@@ -77,6 +83,8 @@ class SqlBase:
                 await _engine.mark_write(conn)
             async with conn.begin():
                 yield conn
+            if write:
+                self._wrote()
         except Exception as exc:
             error = _engine.unavailable(exc, self._url)
             if error is None:
@@ -166,6 +174,10 @@ class SqlBase:
                 async with self._tx(write=True) as conn:
                     await _engine.migrate(conn)
                 self._migrated = True
+            path = _engine.checkpointed_file(self._url)
+            if path is not None and self._checkpointer is None:
+                self._checkpointer = WalCheckpointer(path)
+                self._checkpointer.start()
 
     async def close(self) -> None:
         if not self._closed and self._engine is not None:
@@ -179,6 +191,13 @@ class SqlBase:
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            await asyncio.to_thread(checkpointer.stop)
+
+    def _wrote(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     async def ping(self) -> float:
         started = time.perf_counter()

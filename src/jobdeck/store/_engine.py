@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from jobdeck.errors import ConfigError, StoreUnavailable
+from jobdeck.store._checkpoints import AUTOCHECKPOINT_PAGES
 from jobdeck.store.migrations import upgrade_connection
 
 __all__ = [
@@ -64,6 +65,15 @@ def is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or "mode=memory" in (url.database or "")
 
 
+def checkpointed_file(url: URL) -> str | None:
+    """The path of a SQLite file whose WAL the store checkpoints itself (see ``_checkpoints``): a plain file path,
+    not an in-memory database or a ``file:`` URI (those keep SQLite's own checkpoints)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or is_memory(url) or database.startswith("file:"):
+        return None
+    return str(Path(database).expanduser())
+
+
 def prepare_sqlite_file(url: URL) -> None:
     """Create the folder of a SQLite file when it does not exist yet."""
     database = url.database or ""
@@ -88,6 +98,7 @@ def build_engine(url: URL, *, any_thread: bool = False) -> AsyncEngine:
 
 def _sqlite_engine(url: URL, *, any_thread: bool) -> AsyncEngine:
     memory = is_memory(url)
+    checkpointed = checkpointed_file(url) is not None
     if memory:
         # An in-memory database lives as long as its one connection: keep exactly one, and queue for it.
         engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
@@ -104,6 +115,8 @@ def _sqlite_engine(url: URL, *, any_thread: bool) -> AsyncEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if checkpointed:  # a WalCheckpointer thread does it, out of the commits (see _checkpoints)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -86,8 +86,17 @@ class GroupCommit:
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
-    def __init__(self, tx: TxFactory, dialect: str, *, in_driver_thread: InDriverThread | None = None) -> None:
+    def __init__(
+        self,
+        tx: TxFactory,
+        dialect: str,
+        *,
+        in_driver_thread: InDriverThread | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._tx = tx
+        self._after_commit = after_commit
+        """Called after each transaction committed on the driver's thread (``tx`` transactions report their own)."""
         self._dialect = dialect
         # SQLite: batches of claims, closes and fire marks run in one call on the driver's thread (see _raw).
         self._in_driver_thread = in_driver_thread
@@ -251,7 +260,10 @@ class GroupCommit:
     async def _transaction(self, batch: list[_Write]) -> list[Any]:
         """Apply ``batch`` in one transaction; each write's result, in order."""
         if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
-            return await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+            if self._after_commit is not None:
+                self._after_commit()
+            return results
         async with self._tx(write=True) as conn:
             return await self._apply(conn, batch)
 
