@@ -34,8 +34,6 @@ class WalCheckpointer:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobdeck-wal-checkpoint", daemon=True)
         self._log = logging.getLogger(__name__)
-        self.checkpoints = 0
-        """Checkpoints run so far."""
 
     def start(self) -> None:
         self._thread.start()
@@ -63,7 +61,6 @@ class WalCheckpointer:
                     if connection is None:
                         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
                 except sqlite3.Error as exc:  # the next commit's ask retries; the WAL stays bounded meanwhile
                     self._log.warning("jobdeck: checkpointing %s failed: %s", self._path, exc)
                 if self._stopping.wait(CHECKPOINT_PAUSE):

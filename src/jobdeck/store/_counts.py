@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.models import ExecutionQuery, ExecutionStatus
-from jobdeck.store.schema import FINISHED_STATUSES, IS_RUNNING, UtcDateTime, execution_counts, executions
+from jobdeck.store.schema import (
+    FINISHED_STATUSES,
+    IS_RUNNING,
+    UtcDateTime,
+    execution_counts,
+    executions,
+    from_sqlite_text,
+)
 
 __all__ = [
     "PERCENTILE_WINDOW",
@@ -96,8 +103,8 @@ SQLITE_CLOSED_ROWS = (
 )
 """What a close on SQLite reads of a running row before closing it: its id, its counter keys (job, hour) and its
 start (stored text: the run time it is closed with is counted too), as SQL text for the writer's raw batches."""
-_SQLITE_BUMP_JOB = (
-    "INSERT INTO execution_counts (job_id, status, n, duration_sum, timed) VALUES (?, ?, ?, ?, ?) "
+_SQLITE_BUMP_JOB = (  # every close writes a duration: its rows are all timed (?3 twice)
+    "INSERT INTO execution_counts (job_id, status, n, duration_sum, timed) VALUES (?1, ?2, ?3, ?4, ?3) "
     "ON CONFLICT (job_id, status) DO UPDATE "
     "SET n = n + excluded.n, duration_sum = duration_sum + excluded.duration_sum, timed = timed + excluded.timed"
 )
@@ -118,7 +125,7 @@ class SqliteCloseCounts:
 
     def __init__(self) -> None:
         self._jobs: dict[tuple[str, str], tuple[int, float]] = {}
-        """(job, status) → (rows, their durations' sum): every close writes a duration (it is timed)."""
+        """(job, status) → (rows, their durations' sum)."""
         self._hours: dict[tuple[str, str], int] = {}
 
     def add(self, job_id: str, hour: str, status: str, duration: float) -> None:
@@ -133,7 +140,7 @@ class SqliteCloseCounts:
         # In key order: the same order whoever closes, as the counter rows are shared.
         out: list[tuple[str, list[tuple[Any, ...]]]] = []
         if self._jobs:
-            jobs = [(job_id, status, n, total, n) for (job_id, status), (n, total) in sorted(self._jobs.items())]
+            jobs = [(job_id, status, n, total) for (job_id, status), (n, total) in sorted(self._jobs.items())]
             out.append((_SQLITE_BUMP_JOB, jobs))
         if self._hours:
             out.append((_SQLITE_BUMP_HOUR, [(hour, status, n) for (hour, status), n in sorted(self._hours.items())]))
@@ -142,7 +149,7 @@ class SqliteCloseCounts:
 
 def sqlite_closed_after(started_at: str, finished_at: datetime) -> float:
     """The run time a close writes, from a running row's stored ``started_at`` text (see SQLITE_CLOSED_ROWS)."""
-    return (finished_at - datetime.fromisoformat(started_at + "+00:00")).total_seconds()
+    return (finished_at - from_sqlite_text(started_at)).total_seconds()
 
 
 def average_duration(job_id: str) -> ColumnElement[float]:

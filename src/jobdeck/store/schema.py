@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     Boolean,
@@ -87,7 +87,7 @@ class UtcDateTime(TypeDecorator[datetime]):
                 # nothing to do, and no Python call per value (a listed execution has six).
                 return None
             return lambda value: value if value is None or value.tzinfo is UTC else _as_utc(value)
-        return _from_sqlite_text
+        return from_sqlite_text
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -96,7 +96,12 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _from_sqlite_text(value: str | None) -> datetime | None:
+@overload
+def from_sqlite_text(value: str) -> datetime: ...
+@overload
+def from_sqlite_text(value: None) -> None: ...
+def from_sqlite_text(value: str | None) -> datetime | None:
+    """A timestamp as UtcDateTime stores it on SQLite (SQLITE_FORMAT, UTC), read back aware; None for NULL."""
     # fromisoformat reads SQLITE_FORMAT exactly; given the offset it is several times faster than a replace(tzinfo)
     # after it (and an order of magnitude faster than strptime). The result's tzinfo is datetime.UTC itself. One
     # function, NULL included: a listed execution has six of these values.

@@ -80,17 +80,15 @@ $$
 """
 
 RESUM = """
-UPDATE execution_counts SET
-    duration_sum = coalesce((
-        SELECT sum(e.duration) FROM executions e
-        WHERE e.job_id = execution_counts.job_id AND e.status = execution_counts.status AND e.status <> 'running'
-    ), 0),
-    timed = (
-        SELECT count(e.duration) FROM executions e
-        WHERE e.job_id = execution_counts.job_id AND e.status = execution_counts.status AND e.status <> 'running'
-    )
+UPDATE execution_counts SET duration_sum = summed.duration_sum, timed = summed.timed
+FROM (
+    SELECT job_id, status, coalesce(sum(duration), 0) AS duration_sum, count(duration) AS timed FROM executions
+    WHERE status <> 'running' GROUP BY job_id, status
+) AS summed
+WHERE summed.job_id = execution_counts.job_id AND summed.status = execution_counts.status
 """
-"""Sets every counter row's sums from the executions there are (also used by the benchmark after a bulk load)."""
+"""Sets the sums of the counter rows (0 as created) from the executions there are, in one grouped pass over them
+(also used by the benchmark after a bulk load)."""
 
 _COLUMNS = ("duration_sum", "timed")
 
