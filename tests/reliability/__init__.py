@@ -1,0 +1,1 @@
+"""The fault suite: scenarios on real processes (a package: its module names never clash with other folders')."""
