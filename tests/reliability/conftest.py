@@ -211,7 +211,9 @@ class FaultServer(live_server.ServeProcess):
         """Every execution row, read from the database."""
         return read_rows(self.database_url)
 
-    def wait_rows(self, predicate: Callable[[list[Row]], bool], *, timeout: float, what: str) -> list[Row]:
+    def wait_rows(
+        self, predicate: Callable[[list[Row]], bool], *, timeout: float, what: str, interval: float = 0.05
+    ) -> list[Row]:
         """Read rows until ``predicate`` holds for them (or fail after ``timeout`` with the last rows' count)."""
         last: list[Row] = []
 
@@ -221,7 +223,7 @@ class FaultServer(live_server.ServeProcess):
             return predicate(last)
 
         try:
-            wait_for(probe, timeout=timeout, what=what)
+            wait_for(probe, timeout=timeout, what=what, interval=interval)
         except pytest.fail.Exception:
             pytest.fail(f"{what}: not within {timeout} s; {len(last)} rows, {Counter(r.status for r in last)}\n"
                         f"{self.log()}")  # fmt: skip
