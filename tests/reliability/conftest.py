@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import asyncpg
 import pytest
@@ -59,7 +58,8 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-_integration = _load("_jobdeck_reliability_integration", Path(__file__).resolve().parents[1] / "integration/conftest.py")
+_TESTS = Path(__file__).resolve().parents[1]
+_integration = _load("_jobdeck_reliability_integration", _TESTS / "integration" / "conftest.py")
 unavailable: Callable[[str], None] = _integration.unavailable
 create_database: Callable[[], str | None] = _integration.create_database
 drop_database: Callable[[str], None] = _integration.drop_database
@@ -91,7 +91,7 @@ def read_rows(database_url: str) -> list[Row]:
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-            raw = conn.execute(f"SELECT {_COLUMNS} FROM executions").fetchall()  # noqa: S608 - constant columns
+            raw = conn.execute(f"SELECT {_COLUMNS} FROM executions").fetchall()
         rows = [
             Row(id=r[0], job_id=r[1], status=r[2], trigger=r[3], scheduled_time=from_sqlite_text(r[4]),
                 started_at=from_sqlite_text(r[5]), finished_at=from_sqlite_text(r[6]), error_message=r[7])
@@ -102,7 +102,7 @@ def read_rows(database_url: str) -> list[Row]:
         async def fetch() -> list[Row]:
             conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
             try:
-                records = await conn.fetch(f"SELECT {_COLUMNS} FROM executions")  # noqa: S608 - constant columns
+                records = await conn.fetch(f"SELECT {_COLUMNS} FROM executions")
             finally:
                 await conn.close()
             return [Row(**dict(record)) for record in records]
@@ -273,7 +273,7 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
             server.thaw()
             try:
                 server.stop(signal.SIGTERM, timeout=20)
-            except Exception:  # noqa: BLE001 - teardown: the kill below is enough
+            except Exception:  # teardown: the SIGKILL below is enough
                 server.stop(signal.SIGKILL)
 
 

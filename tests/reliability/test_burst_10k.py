@@ -97,4 +97,3 @@ def test_ten_thousand_fires_due_at_once_become_ten_thousand_records(
         f" last {starts[-1]:.2f} s, all closed {closed.total_seconds():.2f} s after the instant;"
         f" {len(probe.answers)} health answers, all 200, slowest {worst:.2f} s"
     )
-

@@ -60,8 +60,10 @@ def test_a_restart_after_hours_down_records_every_fire_of_the_downtime_per_polic
     server = serve(JOBS_FILE, module=JOBS_MODULE, database_url=database_url)
     spawned = server.start()
     server.wait_rows(
-        lambda rows: {r.job_id for r in rows if r.status != "running"} >= {"minutely", "five_minutes"}
-        and not [r for r in rows if r.status == "running"],
+        lambda rows: (
+            {r.job_id for r in rows if r.status != "running"} >= {"minutely", "five_minutes"}
+            and not [r for r in rows if r.status == "running"]
+        ),
         timeout=20,
         what="the catch-up records",
     )
