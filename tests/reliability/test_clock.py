@@ -46,7 +46,7 @@ async def ticking(url: str) -> AsyncIterator[Engine]:
         await store.close()
 
 
-async def _rows_until(url: str, predicate: Callable[[list[Row]], bool], *, timeout: float, what: str) -> list[Row]:
+async def _rows_until(url: str, predicate: Callable[[list[Row]], bool], *, timeout: float, what: str) -> list[Row]:  # noqa: ASYNC109 - a polling deadline
     async def probe() -> list[Row]:
         return read_rows(url)
 
@@ -92,9 +92,7 @@ async def test_a_backward_jump_of_an_hour_fires_no_scheduled_time_twice(tmp_path
             traveller.shift(-HOUR)
             # The hour behind is replayed by the wall clock, but its fire times were all handed over already.
             replayed_until = datetime.now(UTC) + timedelta(seconds=4)
-            await wait_until(
-                _now, lambda now: now >= replayed_until, timeout=10, what="four seconds after the jump"
-            )
+            await wait_until(_now, lambda now: now >= replayed_until, timeout=10, what="four seconds after the jump")
     rows = read_rows(url)
     last_before = max(row.scheduled_time for row in before)
     expected, ticks = _whole(rows)
