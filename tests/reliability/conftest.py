@@ -112,17 +112,16 @@ def read_rows(database_url: str) -> list[Row]:
     return sorted(rows, key=lambda row: (row.scheduled_time, row.id))
 
 
-_ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)"
-_SPAN = re.compile(rf"between ({_ISO}) and ({_ISO})")
+_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)")
 
 
 def missed_span(row: Row) -> tuple[datetime, datetime]:
-    """The fire times a ``missed`` record stands for: "between A and B" in its message, else its own time."""
-    match = _SPAN.search(row.error_message or "")
-    if row.status != "missed" or match is None:
+    """The fire times a ``missed`` record stands for: from the first to the last instant its message names ("N fires
+    between A and B were missed …"), else its own scheduled time."""
+    named = [datetime.fromisoformat(text).astimezone(UTC) for text in _ISO.findall(row.error_message or "")]
+    if row.status != "missed" or len(named) < 2:
         return row.scheduled_time, row.scheduled_time
-    first, last = (datetime.fromisoformat(text).astimezone(UTC) for text in match.groups())
-    return first, last
+    return min(named), max(named)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
