@@ -9,9 +9,12 @@ the ledger that checks "every fire ends as exactly one record".
   made is stopped at teardown (SIGKILL when SIGTERM is not enough).
 * :class:`FaultServer` — ``start()``, ``stop(sig)``, ``kill()`` (-9), ``freeze()`` / ``thaw()`` (SIGSTOP / SIGCONT),
   ``api(...)``, ``rows()`` (every execution row, from the database, not the API).
-* :func:`ledger` — which expected fire times have no record, or more than one (a ``missed`` record carrying a span
-  "between A and B" stands for every fire in it).
+* :func:`ledger` — which expected fire times have no record, or more than one (a ``missed`` record naming two
+  instants, "N fires between A and B …", stands for every fire in that span that has no record of its own).
+* :func:`grid` — the fire times of an ``every N s`` schedule (an epoch grid) in a window; :func:`read_rows`.
 * :func:`wait_for` — poll with a deadline (the sync twin of ``jobdeck.testing.wait_until``).
+
+Import them as ``from reliability.conftest import ...`` (``tests/reliability`` is a package).
 """
 
 from __future__ import annotations
