@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 ADMIN_PASSWORD = "process-log-admin-password"
 
-JOBS_MODULE = '''
+JOBS_MODULE = """
 import logging
 
 def hello():
@@ -44,7 +44,7 @@ def vendor_call():
 
 def tick():
     return None
-'''
+"""
 
 JOBS_FILE = """
 [[jobs]]

@@ -487,6 +487,7 @@ class AuditPage(BaseModel):
 SCHEDULER_STATES = {"stopped": 0, "running": 1, "paused": 2}
 """The scheduler's state as the original's clients read it: APScheduler's numbers (STATE_STOPPED, …)."""
 SchedulerStateName = Literal["stopped", "running", "paused"]
+# A number, as the original's scheduler.ts types it (a literal union would not take a client's `number`).
 _STATE_DESCRIPTION = "As in APScheduler: 0 stopped, 1 running, 2 paused"
 
 
@@ -501,7 +502,7 @@ class StatsOut(BaseModel):
     paused_jobs: int
     executing: int = Field(description="Executions running now")
     scheduler_running: bool
-    scheduler_state: Literal[0, 1, 2] = Field(description=_STATE_DESCRIPTION)
+    scheduler_state: int = Field(ge=0, le=2, description=_STATE_DESCRIPTION)
     scheduler_state_name: SchedulerStateName = Field(description="scheduler_state as a word")
     executions_24h: dict[str, int]
 
@@ -535,7 +536,7 @@ HealthStatus = Literal["healthy", "degraded", "stopped"]
 class HealthOut(BaseModel):
     status: HealthStatus
     running: bool
-    state: Literal[0, 1, 2] = Field(description=_STATE_DESCRIPTION)
+    state: int = Field(ge=0, le=2, description=_STATE_DESCRIPTION)
     state_name: SchedulerStateName = Field(description="state as a word")
     timestamp: datetime
     store: StoreHealthOut
