@@ -43,6 +43,8 @@ class ChangeEvent:
     """Why, when the store was told: a run's error, a missed or skipped fire's reason, a forced close's cause."""
     finished_at: datetime | None = None
     """When a ``finished`` run ended (the record's own time, not the event's)."""
+    forced: bool = False
+    """A ``finished`` record jobdeck closed itself (zombie sweep, start-up recovery, shutdown), not the run's end."""
     execution: Execution | None = None
     """The record written, for ``started``, ``missed`` and ``skipped`` (the process log reads job and times)."""
 
@@ -254,6 +256,7 @@ class PublishingStore:
                 status="failed",
                 message=message,
                 finished_at=finished_at,
+                forced=True,
             )
         return closed
 

@@ -58,6 +58,7 @@ HEALTH_EVERY_S = 5.0
 _MAX_TRACKED = 100_000
 """Starts remembered for their end's duration; past this the oldest are forgotten (a run that never ends here)."""
 _ERROR_CHARS = 300
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -188,16 +189,12 @@ class ProcessLog:
 
     def _finished(self, event: ChangeEvent) -> None:
         status = event.status or "?"
-        if len(event.execution_ids) != 1:
+        if event.forced or len(event.execution_ids) != 1:
             self._closed_by_jobdeck(event)
             return
         execution_id = event.execution_ids[0]
         with self._lock:
             job_id, started_at = self._starts.pop(execution_id, (None, None))
-        if job_id is None and status == "failed" and event.message:
-            # A run this process did not start (a zombie of a dead process): say why it closed, always.
-            self._closed_by_jobdeck(event)
-            return
         level = logging.WARNING if status == "failed" else logging.INFO
         if status == "failed":  # success and cancelled took their place in wants()
             with self._lock:
@@ -223,17 +220,19 @@ class ProcessLog:
             self._log.log(level, "run %s: %s%s (execution %s)", status, job, took, execution_id, extra=fields)
 
     def _closed_by_jobdeck(self, event: ChangeEvent) -> None:
-        """Runs jobdeck closed itself (zombie sweep, start-up recovery, shutdown): rare, always written."""
+        """Runs jobdeck closed itself (zombie sweep, start-up recovery, shutdown): rare, always written, with
+        the job of each run this process started."""
         with self._lock:
-            for execution_id in event.execution_ids:
-                self._starts.pop(execution_id, None)
+            jobs = sorted({self._starts.pop(each, ("?", _NEVER))[0] for each in event.execution_ids} - {"?"})
         ids = ", ".join(event.execution_ids[:20]) + (" …" if len(event.execution_ids) > 20 else "")
         self._log.warning(
-            "run(s) closed as %s by jobdeck: %s (execution %s)",
+            "run(s) closed as %s by jobdeck: %s (execution %s%s)",
             event.status or "failed",
             _first_line(event.message) or "no reason given",
             ids,
+            f"; job {', '.join(jobs)}" if jobs else "",
             extra=_fields(
+                job_ids=jobs or None,
                 event="runs_closed",
                 status=event.status,
                 execution_ids=list(event.execution_ids),
