@@ -8,8 +8,11 @@ nothing but JSON objects, one per line.
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import re
+import secrets
 import signal
 import textwrap
 import time
@@ -18,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy import make_url
 
 from jobdeck.ids import new_id
 from jobdeck.models import Execution, ExecutionStatus
@@ -71,6 +76,43 @@ schedule = "every 1s"
 misfire_grace = "1s"
 coalesce = false
 """
+
+
+def _root_conftest() -> Any:
+    # tests/conftest.py cannot be imported as "conftest" beside another conftest.py: load it by path.
+    spec = importlib.util.spec_from_file_location("_talk_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _on_postgres(*statements: str) -> None:
+    """Run statements on the server's admin database (outside a transaction)."""
+    url = make_url(_root_conftest().POSTGRES_URL).set(drivername="postgresql")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database: (name, jobdeck URL); dropped afterwards."""
+    root = _root_conftest()
+    name = f"jobdeck_talk_{secrets.token_hex(5)}"
+    try:
+        _on_postgres(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        root.unavailable("PostgreSQL")
+    yield name, make_url(root.POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    _on_postgres(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _serve(folder: Path, jobs_file: str, **env: str) -> ServeProcess:
@@ -228,3 +270,27 @@ def test_json_format_writes_one_json_object_per_line(tmp_path: Path) -> None:
     assert finished[failed["id"]]["error"] == "ValueError: the input file is empty"
     assert finished[failed["id"]]["level"] == "WARNING"
     assert [r["logger"] for r in records if "disk nearly full" in r["message"]] == ["vendor.storage"]
+
+
+def test_a_database_outage_is_one_line_and_so_is_its_end(tmp_path: Path, postgres_database: tuple[str, str]) -> None:
+    name, url = postgres_database
+    serve = _serve(tmp_path, JOBS_FILE, JOBDECK_DATABASE_URL=url)
+    serve.database_url = url
+    serve.start()
+    try:
+        wait_for_line(serve, "jobdeck started:", "database postgresql+asyncpg://")
+        # The database refuses every connection, the server's included: health probes fail.
+        _on_postgres(
+            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+        )
+        (problem,) = wait_for_line(serve, "database problem:", timeout=20)
+        assert "ERROR" in problem and "(health degraded)" in problem
+        _on_postgres(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        wait_for_line(serve, "database answers again", timeout=20)
+        assert serve.api("GET", "/api/scheduler/health")["status"] == "healthy"
+        # One line when it broke and one when it came back, not one per probe.
+        assert len(lines_with(serve, "database problem:")) == 1
+        assert len(lines_with(serve, "database answers again")) == 1
+    finally:
+        serve.stop(signal.SIGTERM)
