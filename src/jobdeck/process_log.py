@@ -8,8 +8,9 @@ says at start-up what was loaded, where the database is and where the server lis
 
 It costs the hot path next to nothing: the listener runs on the publisher's thread (no queue, no hop to another
 loop) and, at INFO, writes run lines up to a budget per window (:data:`RUN_LINES_PER_WINDOW` per
-:data:`WINDOW_S`); past it, it only counts, and writes one summary line when the window ends — a burst of 10,000
-fires is a few dozen lines, not 20,000 writes to stderr. At DEBUG every run has its lines.
+:data:`WINDOW_S`); past it, a start or a success is only counted — refused before its event is even built (about
+1 µs each) — and one summary line says how many when the window ends: a burst of 10,000 fires is about a hundred
+lines, not 20,000 writes to stderr. At DEBUG every run has its lines.
 
 :func:`configure_logging` sets up output for a process jobdeck owns (``jobdeck serve``): text or JSON lines to
 stderr. An app embedding jobdeck keeps its own logging; it may call :func:`configure_logging` itself.
