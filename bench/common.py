@@ -202,9 +202,19 @@ def as_server_process() -> None:
 
 
 async def start_runtime(settings: Any, specs: Sequence[Any]) -> Any:
+    import logging
+    import os
+
+    from jobdeck.process_log import ProcessLog, configure_logging
     from jobdeck.runtime import Runtime
 
-    return await Runtime.start(settings, specs)
+    runtime = await Runtime.start(settings, specs)
+    # As `jobdeck serve` runs (its lifespan attaches the process log): the process log listening at INFO, its
+    # lines written to nowhere. It stays attached until the process ends.
+    configure_logging(settings, stream=open(os.devnull, "w"))  # noqa: SIM115, ASYNC230
+    logging.getLogger("jobdeck").setLevel(logging.INFO)
+    runtime.events.listen(ProcessLog()).__enter__()
+    return runtime
 
 
 async def execution_counts(store: Any) -> dict[str, int]:

@@ -10,7 +10,7 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     turns it on (except on in-memory SQLite), an app embedding jobdeck runs the engine on its own loop."""
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level of jobdeck's own log lines (``jobdeck serve``'s output; an embedding app keeps its own logging). At
+    INFO a run's start and end are logged up to a budget per 10 s, the rest summed up; at DEBUG every one."""
+    log_format: Literal["text", "json"] = "text"
+    """``text``: one readable line per record; ``json``: one JSON object per line."""
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -153,6 +158,14 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         load_timezone(value)
         return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("secret_key", "admin_password", "jobs_file", mode="before")
     @classmethod

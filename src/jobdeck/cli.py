@@ -20,7 +20,7 @@ from jobdeck.config import Settings, load_jobs_file, load_metadata_file
 from jobdeck.errors import JobdeckError
 from jobdeck.models import AuditAction, Role
 from jobdeck.schedules import describe_schedule, next_fire_times
-from jobdeck.store import SqlStore, upgrade
+from jobdeck.store import SqlStore, describe_database, sqlite_file, upgrade
 from jobdeck.store.base import Store
 
 __all__ = ["app", "main"]
@@ -94,6 +94,7 @@ def serve(
 ) -> None:
     """Run the jobdeck server: scheduler, REST API and dashboard."""
     from jobdeck.api.app import create_app
+    from jobdeck.process_log import configure_logging
     from jobdeck.server import run_server, server_settings
 
     settings = _settings()
@@ -103,11 +104,14 @@ def serve(
         raise fail(exc.message, 2) from None
     deck = application.state.deck
     deck.settings = server_settings(deck.settings)  # the jobs file's [scheduler] table is applied by now
+    configure_logging(deck.settings)  # this process is jobdeck's: its output is too
+    listen_host, listen_port = host or deck.settings.host, port or deck.settings.port
+    deck.listen_address = f"http://{listen_host}:{listen_port}"
     run_server(
         application,
-        host=host or deck.settings.host,
-        port=port or deck.settings.port,
-        log_level="info",
+        host=listen_host,
+        port=listen_port,
+        log_config=None,  # uvicorn's records go through the handler above, in the same format
         timeout_graceful_shutdown=int(deck.settings.shutdown_grace) + 5,
     )
 
@@ -153,9 +157,32 @@ def _password(given: str | None, prompt: str) -> str:
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
 
 
-async def _with_auth(action: Callable[[Store, Authenticator], Awaitable[T]]) -> T:
+CreateOption = Annotated[
+    bool, typer.Option("--create", help="Make the database when there is none yet (a new SQLite file)")
+]
+
+
+def _store(settings: Settings, *, create: bool | None = False) -> SqlStore:
+    """The store of ``settings``, named on stderr (password hidden) so nobody edits another database unawares.
+
+    A SQLite file that does not exist is made only when ``create`` is true; with ``create=False`` the command
+    stops with exit 2 and says how to make one (``None``: the command has no ``--create``; point elsewhere).
+    """
+    try:
+        shown, file = describe_database(settings.database_url), sqlite_file(settings.database_url)
+    except JobdeckError as exc:
+        raise fail(exc.message, 2) from None
+    typer.echo(f"database: {shown}" + (f" ({file})" if file is not None else ""), err=True)
+    if file is not None and not create and not (file.is_file() and file.stat().st_size > 0):
+        how = "pass --create to make one" if create is False else "`jobdeck db upgrade` makes one"
+        raise fail(f"no jobdeck database at {file}; {how} (or set JOBDECK_DATABASE_URL)", 2)
+    return SqlStore(settings.database_url)
+
+
+async def _with_auth(action: Callable[[Store, Authenticator], Awaitable[T]], *, create: bool | None = None) -> T:
+    """Run ``action`` on the configured database (see :func:`_store` for ``create``)."""
     settings = _settings()
-    store = SqlStore(settings.database_url)
+    store = _store(settings, create=create)
     await store.open()
     try:
         auth = Authenticator(
@@ -174,6 +201,7 @@ def users_create(
     name: Annotated[str, typer.Argument(help="Username")],
     role: RoleOption = "viewer",
     password: Annotated[str | None, typer.Option(help="Prompted for (or read from stdin) when absent")] = None,
+    create_db: CreateOption = False,
 ) -> None:
     """Create a user."""
     parsed_role = _parse_role(role)
@@ -182,7 +210,7 @@ def users_create(
     async def create(store: Store, auth: Authenticator) -> Any:
         await auth.create_user(name, secret, parsed_role)
 
-    _run(lambda: _with_auth(create))
+    _run(lambda: _with_auth(create, create=create_db))
     typer.echo(f"Created {parsed_role.value} {name!r}")
 
 
@@ -219,7 +247,9 @@ def users_set_password(
 
 @tokens_app.command("create")
 def tokens_create(
-    name: Annotated[str, typer.Argument(help="What the token is for")], role: RoleOption = "viewer"
+    name: Annotated[str, typer.Argument(help="What the token is for")],
+    role: RoleOption = "viewer",
+    create_db: CreateOption = False,
 ) -> None:
     """Create an API token; its secret is printed once."""
     parsed_role = _parse_role(role)
@@ -227,7 +257,7 @@ def tokens_create(
     async def create(store: Store, auth: Authenticator) -> Any:
         return await auth.create_token(name, parsed_role, created_by="cli")
 
-    token, secret = _run(lambda: _with_auth(create))
+    token, secret = _run(lambda: _with_auth(create, create=create_db))
     typer.echo(f"Created {parsed_role.value} token {token.id} ({name}). Its secret, shown only now:")
     typer.echo(secret)
 
@@ -265,6 +295,7 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (
 def db_upgrade() -> None:
     """Apply every pending migration to $JOBDECK_DATABASE_URL (serve does this too at start)."""
     settings = _settings()
+    _store(settings, create=True)  # names it; making it is this command's job
     _run(lambda: upgrade(settings.database_url))
     typer.echo("Database is up to date")
 
@@ -274,6 +305,7 @@ def metadata_import(
     file: Annotated[
         Path, typer.Argument(help="JSON or TOML file of job_id, display_name, description", dir_okay=False)
     ],
+    create_db: CreateOption = False,
 ) -> None:
     """Set display names and descriptions of jobs from a file (as an operator's edit)."""
     try:
@@ -291,7 +323,7 @@ def metadata_import(
             details = {"display_name": display_name, "description": description, "file": str(file)}
             await trail.record(AuditAction.IMPORT_METADATA, "cli", job_id=job_id, details=details)
 
-    _run(lambda: _with_auth(apply))
+    _run(lambda: _with_auth(apply, create=create_db))
     typer.echo(f"Imported metadata of {len(entries)} job(s) from {file}")
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobdeck.clock import Clock
 from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobMetadata, LogLine, ProgressUpdate
@@ -23,7 +24,7 @@ from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobMetada
 if TYPE_CHECKING:
     from jobdeck.store.base import Store
 
-__all__ = ["ChangeEvent", "EventBus", "PublishingStore", "Subscription"]
+__all__ = ["ChangeEvent", "EventBus", "Listener", "PublishingStore", "Subscription"]
 
 _QUEUE_SIZE = 1000
 
@@ -38,6 +39,14 @@ class ChangeEvent:
     job_id: str | None = None
     execution_ids: tuple[str, ...] = ()
     status: str | None = None
+    message: str | None = None
+    """Why, when the store was told: a run's error, a missed or skipped fire's reason, a forced close's cause."""
+    finished_at: datetime | None = None
+    """When a ``finished`` run ended (the record's own time, not the event's)."""
+    forced: bool = False
+    """A ``finished`` record jobdeck closed itself (zombie sweep, start-up recovery, shutdown), not the run's end."""
+    execution: Execution | None = None
+    """The record written, for ``started``, ``missed`` and ``skipped`` (the process log reads job and times)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +74,18 @@ class Subscription:
             yield await self.queue.get()
 
 
+class Listener(Protocol):
+    """A synchronous consumer: told of each event at once, on the publisher's thread (no queue, no hop to a loop).
+
+    ``wants`` is asked before an event is even built — a listener that refuses most events (the process log past
+    its budget) costs the hot path one call, not an event — and both must be quick, thread-safe and never block.
+    """
+
+    def wants(self, kind: str, action: str, status: str | None) -> bool: ...
+
+    def __call__(self, event: ChangeEvent) -> None: ...
+
+
 class EventBus:
     """Fans events out to subscribers in this process. Publishing never blocks and never fails.
 
@@ -75,23 +96,38 @@ class EventBus:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._subscribers: set[Subscription] = set()
+        self._listeners: tuple[Listener, ...] = ()
         self._home: tuple[asyncio.AbstractEventLoop, int] | None = None
         """The subscribers' loop and its thread."""
 
     @property
     def subscribers(self) -> int:
-        return len(self._subscribers)
+        """How many listen (subscriptions and listeners): with none, publishers skip building events."""
+        return len(self._subscribers) + len(self._listeners)
 
     def publish(self, event: ChangeEvent) -> None:
-        self._deliver(event)
+        listeners = [each for each in self._listeners if each.wants(event.kind, event.action, event.status)]
+        self._deliver(event, listeners)
 
     def emit(self, kind: str, action: str, **fields: Any) -> None:
         """Publish an event stamped with the current time."""
-        if not self._subscribers:
+        listeners = (
+            [each for each in self._listeners if each.wants(kind, action, fields.get("status"))]
+            if self._listeners
+            else ()
+        )
+        if not self._subscribers and not listeners:
             return  # nobody listens: the event is not even built (every run start and finish comes here)
-        self._deliver(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields))
+        self._deliver(ChangeEvent(kind=kind, action=action, at=self._clock.now(), **fields), listeners)
 
-    def _deliver(self, event: ChangeEvent) -> None:
+    def _deliver(self, event: ChangeEvent, listeners: Sequence[Listener]) -> None:
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's fault must never fail the write that published
+                logging.getLogger(__name__).exception("jobdeck: an event listener failed")
+        if not self._subscribers:
+            return
         home = self._home
         if home is None or home[1] == threading.get_ident():
             self._fan_out(event)
@@ -110,6 +146,15 @@ class EventBus:
                     with contextlib.suppress(asyncio.QueueEmpty):
                         subscription.queue.get_nowait()
                     subscription.queue.put_nowait(ChangeEvent(kind="resync", action="resync", at=self._clock.now()))
+
+    @contextlib.contextmanager
+    def listen(self, listener: Listener) -> Any:
+        """``with bus.listen(listener): …`` — ``listener(event)`` for every event it wants published meanwhile."""
+        self._listeners = (*self._listeners, listener)
+        try:
+            yield
+        finally:
+            self._listeners = tuple(each for each in self._listeners if each is not listener)
 
     @contextlib.contextmanager
     def subscribe(self) -> Any:
@@ -153,7 +198,13 @@ class PublishingStore:
     def _inserted(self, execution: Execution) -> None:
         action = "started" if execution.status is ExecutionStatus.RUNNING else execution.status.value
         self._bus.emit(
-            "execution", action, job_id=execution.job_id, execution_ids=(execution.id,), status=execution.status.value
+            "execution",
+            action,
+            job_id=execution.job_id,
+            execution_ids=(execution.id,),
+            status=execution.status.value,
+            message=execution.error_message,
+            execution=execution,
         )
 
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
@@ -169,7 +220,14 @@ class PublishingStore:
     async def close_execution(self, execution_id: str, *, status: ExecutionStatus, **fields: Any) -> bool:
         closed = await self._inner.close_execution(execution_id, status=status, **fields)
         if closed:
-            self._bus.emit("execution", "finished", execution_ids=(execution_id,), status=status.value)
+            self._bus.emit(
+                "execution",
+                "finished",
+                execution_ids=(execution_id,),
+                status=status.value,
+                message=fields.get("error_message"),
+                finished_at=fields.get("finished_at"),
+            )
         return closed
 
     async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
@@ -178,13 +236,28 @@ class PublishingStore:
             return results
         for close, closed in zip(closes, results, strict=True):
             if closed is True:
-                self._bus.emit("execution", "finished", execution_ids=(close.execution_id,), status=close.status.value)
+                self._bus.emit(
+                    "execution",
+                    "finished",
+                    execution_ids=(close.execution_id,),
+                    status=close.status.value,
+                    message=close.error_message,
+                    finished_at=close.finished_at,
+                )
         return results
 
     async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
         closed = await self._inner.fail_executions(execution_ids, finished_at=finished_at, message=message)
         if closed:
-            self._bus.emit("execution", "finished", execution_ids=tuple(execution_ids), status="failed")
+            self._bus.emit(
+                "execution",
+                "finished",
+                execution_ids=tuple(execution_ids),
+                status="failed",
+                message=message,
+                finished_at=finished_at,
+                forced=True,
+            )
         return closed
 
     async def delete_execution(self, execution_id: str) -> None:

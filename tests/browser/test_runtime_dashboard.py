@@ -101,7 +101,7 @@ def test_run_now_dialog_is_generated_from_the_parameters_schema(admin: Any, runt
         what="the run started from the dialog",
     )
     assert runs[0]["kwargs"] == {"day": "2026-03-06", "batch": 25, "mode": "delta"}
-    assert runs[0]["return_value"] == '"2026-03-06 25 delta"'
+    assert runs[0]["return_value"] == "2026-03-06 25 delta"
 
 
 def test_a_timed_pause_from_the_dashboard(admin: Any, runtime_server: ServeProcess) -> None:

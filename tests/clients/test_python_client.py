@@ -64,8 +64,10 @@ def test_jobs_list_and_detail(admin: JobdeckClient) -> None:
 def test_stats_health_me_and_healthz(viewer: JobdeckClient) -> None:
     stats = viewer.get_scheduler_stats()
     assert stats["total_jobs"] == 3 and stats["paused_jobs"] >= 1 and stats["scheduler_running"] is True
+    assert (stats["scheduler_state"], stats["scheduler_state_name"]) == (1, "running")  # APScheduler's number
     health = viewer.get_scheduler_health()
     assert health["status"] == "healthy" and health["store"]["ok"] is True
+    assert (health["state"], health["state_name"]) == (1, "running")
     assert viewer.get_me() == {"username": "viewer", "role": "viewer", "via": "password"}
     assert viewer.healthz() == {"status": "healthy"}
 

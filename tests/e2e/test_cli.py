@@ -28,7 +28,7 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
 
 
 def test_users_create_list_and_set_password(db_url: str) -> None:
-    code, out, _ = run("users", "create", "alice", "--role", "admin", "--password", "alice-password")
+    code, out, _ = run("users", "create", "alice", "--role", "admin", "--password", "alice-password", "--create")
     assert code == 0 and "admin 'alice'" in out
     code, out, _ = run("users", "create", "bob", input="bob-password\n")
     assert code == 0
@@ -36,7 +36,7 @@ def test_users_create_list_and_set_password(db_url: str) -> None:
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
     assert rows == {"alice": "admin", "bob": "viewer"}
     code, _, err = run("users", "create", "alice", "--password", "another-password")
-    assert code == 1 and err.strip() == "error: User 'alice' already exists"
+    assert code == 1 and err.strip().splitlines()[-1] == "error: User 'alice' already exists"
     assert run("users", "set-password", "alice", "--password", "changed-password")[0] == 0
     user = on_store(db_url, lambda store: store.get_user("alice"))
     assert user.password_hash.startswith("$argon2")
@@ -45,14 +45,15 @@ def test_users_create_list_and_set_password(db_url: str) -> None:
 
 
 def test_short_password_and_bad_role_are_one_line_errors(db_url: str) -> None:
-    code, _, err = run("users", "create", "carol", "--password", "short")
-    assert code == 1 and "password" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run("users", "create", "carol", "--password", "short", "--create")
+    database, *errors = err.strip().splitlines()
+    assert code == 1 and database.startswith("database: ") and len(errors) == 1 and "password" in errors[0]
     code, _, err = run("users", "create", "carol", "--role", "root", "--password", "long-enough-pw")
     assert code == 2 and "--role" in err
 
 
 def test_tokens_create_list_revoke(db_url: str) -> None:
-    code, out, _ = run("tokens", "create", "deploy-bot", "--role", "admin")
+    code, out, _ = run("tokens", "create", "deploy-bot", "--role", "admin", "--create")
     assert code == 0
     secret = out.strip().splitlines()[-1]
     assert secret.startswith("jd_")
@@ -76,7 +77,7 @@ def test_metadata_import_sets_names_as_an_operator_edit(db_url: str, tmp_path: P
     source.write_text(
         json.dumps([{"job_id": "quotes_sync", "display_name": "实时行情同步", "description": "每 5 分钟"}])
     )
-    code, out, _ = run("metadata", "import", str(source))
+    code, out, _ = run("metadata", "import", str(source), "--create")
     assert code == 0 and "1 job" in out
     meta = on_store(db_url, lambda store: store.job_metadata())
     assert meta["quotes_sync"].display_name == "实时行情同步" and meta["quotes_sync"].updated_by == "cli"
@@ -90,3 +91,47 @@ def test_check_prints_five_fire_times_per_demo_job(db_url: str) -> None:
         block = out.split(f"\n{job_id}")[1].split("\n\n")[0]
         assert len([line for line in block.splitlines() if line.startswith("    ")]) == 5
     assert "+08:00" in out
+
+
+def test_admin_commands_say_which_database_they_use(db_url: str, tmp_path: Path) -> None:
+    assert run("db", "upgrade")[0] == 0
+    code, _, err = run("users", "list")
+    assert code == 0, err
+    assert err.splitlines()[0] == f"database: {db_url} ({tmp_path / 'cli.db'})"
+
+
+def test_the_database_line_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing listens on port 1: the command fails to connect, after naming the database.
+    monkeypatch.setenv("JOBDECK_DATABASE_URL", "postgresql+asyncpg://ops:s3cret-pw@127.0.0.1:1/jobs")
+    code, _, err = run("users", "list")
+    assert code != 0
+    assert err.splitlines()[0] == "database: postgresql+asyncpg://ops:***@127.0.0.1:1/jobs"
+    assert "s3cret-pw" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "advice"),
+    [
+        (("users", "create", "dave", "--password", "long-enough-pw"), "pass --create to make one"),
+        (("tokens", "create", "bot"), "pass --create to make one"),
+        (("users", "list"), "`jobdeck db upgrade` makes one"),
+        (("tokens", "list"), "`jobdeck db upgrade` makes one"),
+        (("users", "set-password", "dave", "--password", "long-enough-pw"), "`jobdeck db upgrade` makes one"),
+    ],
+)
+def test_admin_commands_refuse_to_create_a_database_unless_asked(
+    db_url: str, tmp_path: Path, args: tuple[str, ...], advice: str
+) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert f"error: no jobdeck database at {tmp_path / 'cli.db'}; {advice}" in err
+    assert not (tmp_path / "cli.db").exists()
+    assert out == ""
+
+
+def test_create_makes_the_database_and_later_commands_use_it(db_url: str, tmp_path: Path) -> None:
+    code, _, err = run("users", "create", "erin", "--password", "long-enough-pw", "--create")
+    assert code == 0, err
+    assert (tmp_path / "cli.db").is_file()
+    code, out, _ = run("users", "list")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["erin"]

@@ -78,7 +78,7 @@ def test_the_report_the_status_check_and_the_flaky_import(demo: LiveServer) -> N
     report = run_to_end(demo, "daily_analysis", delay=0)
     assert report["status"] == "success" and '"symbols": 30' in report["return_value"]
     assert run_to_end(demo, "status_check")["status"] == "success"
-    assert run_to_end(demo, "flaky_import", failure_rate=0)["return_value"] == '"imported 42 rows"'
+    assert run_to_end(demo, "flaky_import", failure_rate=0)["return_value"] == "imported 42 rows"
     failed = run_to_end(demo, "flaky_import", failure_rate=1)
     assert failed["status"] == "failed" and "ConnectionError" in failed["error_message"]
     assert "Traceback" in failed["traceback"]

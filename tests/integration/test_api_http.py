@@ -209,7 +209,7 @@ def test_trigger_leaves_a_paused_job_paused(live: LiveServer) -> None:
         assert data(client.get("/api/scheduler/jobs/sleepy"))["paused"] is True
     run = trigger(live, "sleepy")
     done = wait_execution(live, run["id"], lambda e: e["status"] != "running")
-    assert done["status"] == "success" and done["return_value"] == '"ran"'
+    assert done["status"] == "success" and done["return_value"] == "ran"
     with live.admin() as client:
         job = data(client.get("/api/scheduler/jobs/sleepy"))
         assert job["paused"] is True and job["next_run_time"] is None

@@ -252,7 +252,7 @@ async def test_a_thread_job_reports_progress_with_update_job_progress(store: Sql
         finally:
             release.set()
         done = await wait_for_execution(store, run.id, is_done, timeout=3)
-    assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, '"crunched"')
+    assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, "crunched")
 
 
 async def test_heartbeats_advance_while_a_sync_job_blocks_its_thread(store: SqlStore) -> None:
@@ -345,7 +345,7 @@ async def test_a_thread_job_ignoring_cancel_runs_on_and_records_its_real_outcome
         done = await wait_for_execution(store, run.id, is_done, timeout=3)
     assert (done.status, done.return_value, done.cancel_requested) == (
         ExecutionStatus.SUCCESS,
-        '"finished anyway"',
+        "finished anyway",
         True,
     )
 
@@ -431,7 +431,7 @@ async def test_a_backlog_of_ended_runs_is_closed_in_chunks_and_when_closed_waits
         assert calls == [0, -1]  # nothing left to close: called at once
     for run in runs:
         done = await store.get_execution(run.id)
-        assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, '"done"')
+        assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, "done")
 
 
 async def test_shutdown_calls_what_waits_for_closes_even_when_they_were_held(store: SqlStore) -> None:
@@ -458,4 +458,4 @@ async def test_shutdown_closes_runs_held_for_a_burst_with_their_real_outcome(sto
         run = await engine.trigger("quick", force=False, kwargs=None, actor="alice")
         await wait_until(lambda: asyncio.sleep(0, engine._runner._ending), bool, timeout=3, what="the run to end")
     done = await store.get_execution(run.id)
-    assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, '"done"')
+    assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, "done")

@@ -97,7 +97,7 @@ async def test_a_scheduled_job_gives_one_record_per_fire_running_then_success(st
         if execution.status is ExecutionStatus.SUCCESS:
             assert execution.finished_at is not None
             assert execution.execution_time == (execution.finished_at - execution.started_at).total_seconds()
-            assert execution.return_value == '"tick"'
+            assert execution.return_value == "tick"
 
 
 async def test_a_burst_of_fires_at_one_instant_gives_one_record_each_closed_at_its_end(store: SqlStore) -> None:

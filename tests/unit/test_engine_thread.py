@@ -87,7 +87,7 @@ async def test_runs_started_on_the_engine_thread_are_announced_on_the_host_loop(
     finally:
         await runtime.stop()
     assert record.status is ExecutionStatus.SUCCESS
-    assert record.return_value == '"done"'
+    assert record.return_value == "done"
     assert [e.action for e in seen if execution.id in e.execution_ids][-1] == "finished"
 
 

@@ -51,7 +51,9 @@ class Opaque:
     [
         ({"rows": 3, "name": "日本"}, '{"rows": 3, "name": "日本"}'),
         ([1, 2.5, None, True], "[1, 2.5, null, true]"),
-        ("plain text", '"plain text"'),
+        ("plain text", "plain text"),  # str(result), as the original recorded it
+        ("", ""),
+        ('"quoted"', '"quoted"'),
         (42, "42"),
         (Opaque(), "<Opaque thing>"),
         ({1, 2}, "{1, 2}"),
@@ -59,7 +61,7 @@ class Opaque:
         (None, None),
     ],
 )
-def test_return_value_is_json_text_when_serialisable_else_repr(value: object, expected: str | None) -> None:
+def test_return_value_is_the_string_itself_else_json_text_else_repr(value: object, expected: str | None) -> None:
     assert render_return_value(value) == expected
 
 
@@ -67,13 +69,14 @@ def test_long_return_value_is_cut_to_4_kb_and_marked() -> None:
     text = render_return_value("é" * 10_000)
     assert text is not None
     assert len(text.encode("utf-8")) <= MAX_RETURN_VALUE_BYTES
-    assert text.startswith('"éé')
+    assert text.startswith("éé")
     assert text.endswith("…[truncated]")
 
 
 def test_return_value_just_under_the_limit_is_kept_whole() -> None:
-    value = "x" * (MAX_RETURN_VALUE_BYTES - 2)  # plus two quotes: exactly 4096 bytes
-    assert render_return_value(value) == json.dumps(value)
+    value = "x" * MAX_RETURN_VALUE_BYTES
+    assert render_return_value(value) == value
+    assert render_return_value(["x" * (MAX_RETURN_VALUE_BYTES - 4)]) == json.dumps(["x" * (MAX_RETURN_VALUE_BYTES - 4)])
 
 
 def test_error_description_names_the_type() -> None:

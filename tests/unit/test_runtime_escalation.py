@@ -75,7 +75,7 @@ async def test_a_thread_job_ignoring_the_flag_is_reported_still_running_until_it
         release.set()
         done = await wait_for_execution(store, run.id, is_done, timeout=5)
     # It ran to its end: the record keeps its real outcome, with the cancel request on it.
-    assert (done.status, done.return_value, done.cancel_requested) == (ExecutionStatus.SUCCESS, '"done anyway"', True)
+    assert (done.status, done.return_value, done.cancel_requested) == (ExecutionStatus.SUCCESS, "done anyway", True)
 
 
 async def test_a_job_past_its_timeout_ends_failed_with_the_timeout_message(store: SqlStore) -> None:

@@ -138,7 +138,7 @@ async def test_jobs_of_one_function_share_its_parameters_and_still_run_apart(sto
         assert engine.job("shared0").parameters is engine.job("shared2").parameters
         runs = [await engine.trigger(f"shared{i}", actor="alice") for i in range(3)]
         done = [await wait_for_execution(store, r.id, lambda e: e.status.is_terminal, timeout=5) for r in runs]
-    assert [d.return_value for d in done] == ['"n0"', '"n1"', '"n2"']
+    assert [d.return_value for d in done] == ["n0", "n1", "n2"]
 
 
 async def test_kwargs_reach_the_job_converted_to_the_declared_types(store: SqlStore) -> None:
@@ -149,4 +149,4 @@ async def test_kwargs_reach_the_job_converted_to_the_declared_types(store: SqlSt
         run = await engine.trigger("typed", kwargs={"day": "2026-03-06", "batch": "7"}, actor="alice")
         done = await wait_for_execution(store, run.id, lambda e: e.status.is_terminal, timeout=5)
     assert done.status is ExecutionStatus.SUCCESS
-    assert done.return_value == '"date 2026-03-06 int 7"'
+    assert done.return_value == "date 2026-03-06 int 7"

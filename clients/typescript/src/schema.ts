@@ -1130,8 +1130,17 @@ export interface components {
             status: "healthy" | "degraded" | "stopped";
             /** Running */
             running: boolean;
-            /** State */
-            state: string;
+            /**
+             * State
+             * @description As in APScheduler: 0 stopped, 1 running, 2 paused
+             */
+            state: number;
+            /**
+             * State Name
+             * @description state as a word
+             * @enum {string}
+             */
+            state_name: "stopped" | "running" | "paused";
             /**
              * Timestamp
              * Format: date-time
@@ -1432,8 +1441,17 @@ export interface components {
             executing: number;
             /** Scheduler Running */
             scheduler_running: boolean;
-            /** Scheduler State */
-            scheduler_state: string;
+            /**
+             * Scheduler State
+             * @description As in APScheduler: 0 stopped, 1 running, 2 paused
+             */
+            scheduler_state: number;
+            /**
+             * Scheduler State Name
+             * @description scheduler_state as a word
+             * @enum {string}
+             */
+            scheduler_state_name: "stopped" | "running" | "paused";
             /** Executions 24H */
             executions_24h: {
                 [key: string]: number;

@@ -108,8 +108,15 @@ describe("the original scheduler.ts functions", () => {
     const stats = (await viewer.getSchedulerStats()).data;
     assert.equal(stats.total_jobs, 3);
     assert.equal(stats.scheduler_running, true);
+    // The original scheduler.ts types these as numbers (APScheduler's states): 1 is running.
+    const state: number = stats.scheduler_state;
+    assert.equal(state, 1);
+    assert.equal(stats.scheduler_state_name, "running");
     const health = (await viewer.getSchedulerHealth()).data;
     assert.equal(health.status, "healthy");
+    const healthState: number = health.state;
+    assert.equal(healthState, 1);
+    assert.equal(health.state_name, "running");
     assert.equal(health.store.ok, true);
   });
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from jobdeck.config import Settings, load_jobs_file
 from jobdeck.dashboard import dashboard_router
 from jobdeck.errors import ConfigError, JobdeckError
 from jobdeck.models import JobSpec, OverlapPolicy
+from jobdeck.process_log import ProcessLog, startup_summary
 from jobdeck.runtime import Runtime
 from jobdeck.schedules import parse_duration, parse_schedule
 
@@ -56,6 +58,8 @@ class JobDeck:
         self._specs: dict[str, JobSpec] = {}
         self._auth_dependency: Callable[..., Any] | None = None
         self._runtime: Runtime | None = None
+        self.listen_address: str | None = None
+        """Where the HTTP server listens, for the start-up line (``jobdeck serve`` sets it)."""
 
     @classmethod
     def from_env(cls) -> JobDeck:
@@ -159,15 +163,27 @@ class JobDeck:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """Start jobdeck with the app and stop it (gracefully) with it."""
-        self._runtime = await Runtime.start(self.settings, self.specs, clock=self._clock)
-        app.state.jobdeck = self._runtime
+        self._runtime = runtime = await Runtime.start(self.settings, self.specs, clock=self._clock)
+        app.state.jobdeck = runtime
         if self._auth_dependency is not None:
             app.dependency_overrides[current_principal] = self._auth_dependency
+        process_log = ProcessLog()
         try:
-            yield
+            with process_log.attached(runtime.events):
+                process_log.started(await startup_summary(runtime, address=self.listen_address))
+                watcher = asyncio.create_task(process_log.watch(runtime.service.health), name="jobdeck-process-log")
+                try:
+                    yield
+                finally:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
+                    self._runtime = None
+                    await runtime.stop()  # still listening: the runs shutdown closes are logged
         finally:
-            runtime, self._runtime = self._runtime, None
-            await runtime.stop()
+            if self._runtime is not None:  # attaching failed before the block ran
+                self._runtime = None
+                await runtime.stop()
 
     @property
     def api_router(self) -> APIRouter:

@@ -484,13 +484,26 @@ class AuditPage(BaseModel):
     offset: int
 
 
+SCHEDULER_STATES = {"stopped": 0, "running": 1, "paused": 2}
+"""The scheduler's state as the original's clients read it: APScheduler's numbers (STATE_STOPPED, …)."""
+SchedulerStateName = Literal["stopped", "running", "paused"]
+# A number, as the original's scheduler.ts types it (a literal union would not take a client's `number`).
+_STATE_DESCRIPTION = "As in APScheduler: 0 stopped, 1 running, 2 paused"
+
+
+def scheduler_state_number(name: str) -> int:
+    """``"running"`` → 1 (an unknown name counts as stopped)."""
+    return SCHEDULER_STATES.get(name, 0)
+
+
 class StatsOut(BaseModel):
     total_jobs: int
     running_jobs: int = Field(description="Jobs that are not paused")
     paused_jobs: int
     executing: int = Field(description="Executions running now")
     scheduler_running: bool
-    scheduler_state: str
+    scheduler_state: int = Field(ge=0, le=2, description=_STATE_DESCRIPTION)
+    scheduler_state_name: SchedulerStateName = Field(description="scheduler_state as a word")
     executions_24h: dict[str, int]
 
     @classmethod
@@ -501,9 +514,14 @@ class StatsOut(BaseModel):
             paused_jobs=s.paused_jobs,
             executing=s.executing,
             scheduler_running=s.scheduler_running,
-            scheduler_state=s.scheduler_state,
+            scheduler_state=scheduler_state_number(s.scheduler_state),
+            scheduler_state_name=_state_name(s.scheduler_state),
             executions_24h=dict(s.executions_24h),
         )
+
+
+def _state_name(name: str) -> SchedulerStateName:
+    return "running" if name == "running" else "paused" if name == "paused" else "stopped"
 
 
 class StoreHealthOut(BaseModel):
@@ -518,7 +536,8 @@ HealthStatus = Literal["healthy", "degraded", "stopped"]
 class HealthOut(BaseModel):
     status: HealthStatus
     running: bool
-    state: str
+    state: int = Field(ge=0, le=2, description=_STATE_DESCRIPTION)
+    state_name: SchedulerStateName = Field(description="state as a word")
     timestamp: datetime
     store: StoreHealthOut
     uptime_s: float
@@ -529,7 +548,8 @@ class HealthOut(BaseModel):
         return cls(
             status=h.status,
             running=h.running,
-            state=h.state,
+            state=scheduler_state_number(h.state),
+            state_name=_state_name(h.state),
             timestamp=h.timestamp.astimezone(tz),
             store=StoreHealthOut(ok=h.store_ok, latency_ms=h.store_latency_ms, error=h.store_error),
             uptime_s=h.uptime_s,

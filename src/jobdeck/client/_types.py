@@ -31,6 +31,8 @@ __all__ = [
     "RetryLink",
     "SchedulePreview",
     "SchedulerHealth",
+    "SchedulerState",
+    "SchedulerStateName",
     "SchedulerStats",
     "StoreHealth",
     "Token",
@@ -200,13 +202,19 @@ class ExecutionStats(TypedDict):
     last_execution: LastExecution | None
 
 
+SchedulerState = Literal[0, 1, 2]
+SchedulerStateName = Literal["stopped", "running", "paused"]
+
+
 class SchedulerStats(TypedDict):
     total_jobs: int
     running_jobs: int
     paused_jobs: int
     executing: int
     scheduler_running: bool
-    scheduler_state: str
+    scheduler_state: SchedulerState
+    """As in APScheduler: 0 stopped, 1 running, 2 paused."""
+    scheduler_state_name: SchedulerStateName
     executions_24h: dict[str, int]
 
 
@@ -219,7 +227,9 @@ class StoreHealth(TypedDict):
 class SchedulerHealth(TypedDict):
     status: HealthStatus
     running: bool
-    state: str
+    state: SchedulerState
+    """As in APScheduler: 0 stopped, 1 running, 2 paused."""
+    state_name: SchedulerStateName
     timestamp: str
     store: StoreHealth
     uptime_s: float

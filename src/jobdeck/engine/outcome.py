@@ -23,10 +23,13 @@ _MAX_TRACEBACK_CHARS = 64_000
 
 
 def render_return_value(value: object) -> str | None:
-    """A job's return value as stored: JSON text when JSON-serialisable, else ``repr()``; at most 4 KB of UTF-8
-    (longer text is cut and ends with ``…[truncated]``); None stays None."""
+    """A job's return value as stored: a string as it is (``str(result)``, as the original recorded it), other
+    values as JSON text when JSON-serialisable, else ``repr()``; at most 4 KB of UTF-8 (longer text is cut and
+    ends with ``…[truncated]``); None stays None."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return _truncate(value, MAX_RETURN_VALUE_BYTES)
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):

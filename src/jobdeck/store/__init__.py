@@ -6,6 +6,6 @@ Importing this package connects to nothing; :meth:`SqlStore.open` does.
 from __future__ import annotations
 
 from jobdeck.store.base import Store
-from jobdeck.store.sql import SqlStore, is_in_memory, upgrade
+from jobdeck.store.sql import SqlStore, describe_database, is_in_memory, sqlite_file, upgrade
 
-__all__ = ["SqlStore", "Store", "is_in_memory", "upgrade"]
+__all__ = ["SqlStore", "Store", "describe_database", "is_in_memory", "sqlite_file", "upgrade"]

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -393,6 +394,24 @@ def is_in_memory(url: str) -> bool:
     :raises ConfigError: the URL cannot be parsed or names another database
     """
     return _engine.is_memory(_engine.normalize_url(url))
+
+
+def describe_database(url: str) -> str:
+    """``url`` as it may be shown: the driver filled in, the password hidden.
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+    return _engine.describe(_engine.normalize_url(url))
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names (resolved from the working directory), or None for an in-memory SQLite
+    database, a ``file:`` URI or a database server.
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+    path = _engine.checkpointed_file(_engine.normalize_url(url))
+    return None if path is None else Path(path).resolve()
 
 
 async def upgrade(url: str) -> None:

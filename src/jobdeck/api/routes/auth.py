@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from jobdeck.api.deps import CurrentUser, RuntimeDep
 from jobdeck.api.envelope import Envelope, ok
 from jobdeck.api.responses import errors
-from jobdeck.api.routing import EnvelopeRoute
+from jobdeck.api.routing import EnvelopeRoute, TrailingSlashRouter
 from jobdeck.api.schemas import LoginIn, TokenOut, UserOut
 from jobdeck.errors import AuthError
 from jobdeck.models import AuditAction
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=EnvelopeRoute)
+router = TrailingSlashRouter(prefix="/api/auth", tags=["auth"], route_class=EnvelopeRoute)
 
 
 @router.post("/login", response_model=Envelope[TokenOut], responses=errors(401, 503), operation_id="login")

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from jobdeck.api.deps import RuntimeDep
 from jobdeck.api.envelope import Envelope, ok
 from jobdeck.api.responses import errors
-from jobdeck.api.routing import EnvelopeRoute
+from jobdeck.api.routing import EnvelopeRoute, TrailingSlashRouter
 from jobdeck.auth import SESSION_COOKIE
 from jobdeck.errors import AuthError
 from jobdeck.events import ChangeEvent
@@ -44,7 +44,7 @@ _TICK_S = 0.5
 _MAX_STREAM_S = 30 * 60.0
 """A stream is closed after this long; the browser reconnects at once (a bound for proxies and stale tabs)."""
 
-router = APIRouter(prefix="/api/scheduler", tags=["scheduler"], route_class=EnvelopeRoute)
+router = TrailingSlashRouter(prefix="/api/scheduler", tags=["scheduler"], route_class=EnvelopeRoute)
 
 _bearer = HTTPBearer(auto_error=False, description="An access token or API token; or the dashboard's session cookie")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import Body, Depends, Header, Path, Query, Request, Response
 
 from jobdeck.api.deps import AdminUser, CurrentUser, Offset, RuntimeDep, ServiceDep
 from jobdeck.api.envelope import Envelope, ok
 from jobdeck.api.responses import errors
-from jobdeck.api.routing import EnvelopeRoute
+from jobdeck.api.routing import EnvelopeRoute, TrailingSlashRouter
 from jobdeck.api.schemas import (
     AuditOut,
     AuditPage,
@@ -33,7 +33,7 @@ from jobdeck.runtime import Runtime
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/scheduler", tags=["scheduler"], route_class=EnvelopeRoute)
+router = TrailingSlashRouter(prefix="/api/scheduler", tags=["scheduler"], route_class=EnvelopeRoute)
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="The job's id")]
 ExecutionId = Annotated[str, Path(min_length=1, max_length=64, description="The execution's id")]
