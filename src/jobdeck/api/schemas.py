@@ -484,6 +484,10 @@ class AuditPage(BaseModel):
     offset: int
 
 
+SchedulingRole = Literal["scheduler", "api-only"]
+"""A process's part in scheduling."""
+
+
 class StatsOut(BaseModel):
     total_jobs: int
     running_jobs: int = Field(description="Jobs that are not paused")
@@ -492,6 +496,11 @@ class StatsOut(BaseModel):
     scheduler_running: bool
     scheduler_state: str
     executions_24h: dict[str, int]
+    scheduling: bool = Field(description="Whether this process fires jobs on their schedules (see role)")
+    role: SchedulingRole = Field(
+        description="scheduler, or api-only: another process schedules the jobs of this SQLite file; this one "
+        "serves the API and dashboard and runs manual triggers, and takes over when that process exits"
+    )
 
     @classmethod
     def of(cls, s: SchedulerStats) -> StatsOut:
@@ -503,6 +512,8 @@ class StatsOut(BaseModel):
             scheduler_running=s.scheduler_running,
             scheduler_state=s.scheduler_state,
             executions_24h=dict(s.executions_24h),
+            scheduling=s.scheduling,
+            role="scheduler" if s.scheduling else "api-only",
         )
 
 
@@ -523,6 +534,8 @@ class HealthOut(BaseModel):
     store: StoreHealthOut
     uptime_s: float
     version: str
+    scheduling: bool = Field(description="Whether this process fires jobs on their schedules (see role)")
+    role: SchedulingRole = Field(description="scheduler, or api-only (another process schedules this SQLite file)")
 
     @classmethod
     def of(cls, h: HealthReport, tz: tzinfo) -> HealthOut:
@@ -534,6 +547,8 @@ class HealthOut(BaseModel):
             store=StoreHealthOut(ok=h.store_ok, latency_ms=h.store_latency_ms, error=h.store_error),
             uptime_s=h.uptime_s,
             version=h.version,
+            scheduling=h.scheduling,
+            role="scheduler" if h.scheduling else "api-only",
         )
 
 
