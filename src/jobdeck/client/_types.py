@@ -40,6 +40,8 @@ __all__ = [
 
 ExecutionStatus = Literal["running", "success", "failed", "cancelled", "missed", "skipped"]
 HealthStatus = Literal["healthy", "degraded", "stopped"]
+SchedulingRole = Literal["scheduler", "api-only"]
+"""A process's part in scheduling: api-only when another process schedules the jobs of its SQLite file."""
 TERMINAL_STATUSES: frozenset[str] = frozenset({"success", "failed", "cancelled", "missed", "skipped"})
 
 
@@ -208,6 +210,8 @@ class SchedulerStats(TypedDict):
     scheduler_running: bool
     scheduler_state: str
     executions_24h: dict[str, int]
+    scheduling: bool
+    role: SchedulingRole
 
 
 class StoreHealth(TypedDict):
@@ -224,6 +228,8 @@ class SchedulerHealth(TypedDict):
     store: StoreHealth
     uptime_s: float
     version: str
+    scheduling: bool
+    role: SchedulingRole
 
 
 class Healthz(TypedDict):
