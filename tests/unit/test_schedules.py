@@ -506,4 +506,4 @@ def test_check_refuses_fire_times_past_the_latest_date() -> None:
 
 def test_check_refuses_a_naive_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        check_schedule(parse_schedule("every 5m"), now=datetime(2026, 12, 7, 15))  # noqa: DTZ001 - on purpose
+        check_schedule(parse_schedule("every 5m"), now=datetime(2026, 12, 7, 15))  # naive on purpose
