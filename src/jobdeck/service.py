@@ -36,7 +36,7 @@ from jobdeck.readmodels import (
     SchedulerStats,
     TriggerResult,
 )
-from jobdeck.schedules import load_timezone, next_fire_times, validated_schedule
+from jobdeck.schedules import LATEST, load_timezone, next_fire_times, validated_schedule
 from jobdeck.store.base import Store
 
 __all__ = [
@@ -187,16 +187,16 @@ class SchedulerService:
         job resumes by itself at that instant (also after a restart), audited with actor ``system``.
 
         :raises JobNotFound: no job has this id
-        :raises InvalidInput: ``until`` is naive or not in the future (field ``until``)
+        :raises InvalidInput: ``until`` is naive, not in the future or past :data:`~jobdeck.schedules.LATEST`
+            (field ``until``)
         """
         details = {"until": until.isoformat()} if until is not None else None
         async with self.audit.action(AuditAction.PAUSE, actor.username, job_id=job_id, details=details):
             self._engine.job(job_id)
             now = self._clock.now()
-            if until is not None and (until.tzinfo is None or until <= now):
-                raise InvalidInput(
-                    f"until must be a future instant with a UTC offset, got {until.isoformat()}", field="until"
-                )
+            if until is not None and (until.tzinfo is None or until <= now or until > LATEST):
+                reason = f"until must be a future instant with a UTC offset, before {LATEST.date()}"
+                raise InvalidInput(f"{reason}, got {until.isoformat()}", field="until")
             until = until.astimezone(UTC) if until is not None else None
             await self._store.set_paused(job_id, True, at=now, actor=actor.username, until=until)
             await self._engine.pause(job_id, until=until)

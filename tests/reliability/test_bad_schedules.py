@@ -175,3 +175,16 @@ def test_jobdeck_check_refuses_fire_times_past_the_supported_range(tmp_path: Pat
     far = subprocess.run([*command, "--count", "100"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert far.returncode != 0 and "Traceback" not in far.stderr
     assert "job 'century'" in far.stderr and "run past 9998-12-31" in far.stderr
+
+
+def test_a_pause_until_past_the_supported_range_is_refused(serve: ServeProcess) -> None:
+    # Saved, it would overflow when shown in any timezone east of UTC: refused before the write.
+    response = httpx.post(
+        f"{serve.url}/api/scheduler/jobs/tick/pause",
+        params={"until": "9999-12-31T23:00:00+00:00"},
+        headers={"Authorization": f"Bearer {serve.token}"},
+        timeout=10,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["data"]["errors"][0]["field"] == "until"
+    assert serve.api("GET", "/api/scheduler/jobs/tick")["paused"] is False
