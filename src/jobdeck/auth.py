@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from jobdeck.clock import Clock
-from jobdeck.errors import AuthError, InvalidCredentials, InvalidInput, UserNotFound
+from jobdeck.errors import AuthError, InvalidCredentials, InvalidInput, UserExists, UserNotFound
 from jobdeck.ids import new_id
 from jobdeck.models import ApiToken, Principal, Role, User
 from jobdeck.store.base import Store
@@ -44,7 +44,11 @@ def hash_token(secret: str) -> str:
 
 
 async def resolve_secret_key(store: Store, configured: str | None) -> str:
-    """The configured secret key, or the one generated and stored on first start (shared by every replica)."""
+    """The configured secret key, or the one generated and stored on first start (shared by every replica).
+
+    Insert-if-absent, then read back what won: processes starting together on a fresh database all end up with
+    the first one's key, so a token signed by one is accepted by every other.
+    """
     if configured:
         return configured
     return await store.set_setting_if_absent(_SECRET_SETTING, secrets.token_urlsafe(48))
@@ -202,11 +206,19 @@ class Authenticator:
         await self._store.set_password_hash(username, self.hash_password(password))
 
     async def ensure_admin(self, password: str | None) -> str | None:
-        """On a store with no users, create ``admin``; returns the generated password when none was configured."""
+        """On a store with no users, create ``admin``; returns the generated password when none was configured
+        (and this process created the user).
+
+        Safe when several processes start together on one database: the one whose insert lands creates the
+        user; for the others its ``UserExists`` means the job is done, and they return None.
+        """
         if await self._store.count_users() > 0:
             return None
         generated = None if password else secrets.token_urlsafe(12)
-        await self.create_user("admin", password or generated or "", Role.ADMIN)
+        try:
+            await self.create_user("admin", password or generated or "", Role.ADMIN)
+        except UserExists:
+            return None
         return generated
 
     async def create_token(self, name: str, role: Role, *, created_by: str | None) -> tuple[ApiToken, str]:

@@ -19,7 +19,7 @@ from jobdeck.clock import SystemClock
 from jobdeck.config import Settings, load_jobs_file, load_metadata_file
 from jobdeck.errors import JobdeckError
 from jobdeck.models import AuditAction, Role
-from jobdeck.schedules import describe_schedule, next_fire_times
+from jobdeck.schedules import check_schedule, describe_schedule, next_fire_times
 from jobdeck.store import SqlStore, describe_database, sqlite_file, upgrade
 from jobdeck.store.base import Store
 
@@ -132,6 +132,14 @@ def check(
         raise fail(exc.message, 2) from None
     display = ZoneInfo(settings.timezone)
     now = datetime.now(UTC)
+    problems = []
+    for spec in jobs.jobs:
+        try:  # the loader checked what does not depend on now; --count may reach further
+            check_schedule(spec.schedule, now=now, count=count, allow_past=True)
+        except JobdeckError as exc:
+            problems.append(f"  {jobs_file}: job {spec.id!r}: field 'schedule': {exc.message}")
+    if problems:
+        raise fail("\n".join([f"{jobs_file}: {len(problems)} problem(s):", *problems]), 2)
     typer.echo(f"{jobs_file}: {len(jobs.jobs)} job(s) OK (times in {settings.timezone})")
     for spec in jobs.jobs:
         state = " (starts paused)" if spec.paused else ""

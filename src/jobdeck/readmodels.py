@@ -72,6 +72,8 @@ class SchedulerStats:
     scheduler_running: bool
     scheduler_state: str
     executions_24h: Mapping[str, int] = field(default_factory=dict)
+    scheduling: bool = True
+    """False in an API-only process: another process schedules this SQLite file's jobs."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,3 +88,5 @@ class HealthReport:
     uptime_s: float
     version: str
     store_error: str | None = None
+    scheduling: bool = True
+    """False in an API-only process: another process schedules this SQLite file's jobs."""

@@ -12,6 +12,12 @@ Accepted schedule strings:
 * ``@hourly``, ``@daily``/``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``/``@annually``;
 * an ISO 8601 datetime — once; with an offset, or naive meaning wall time in the schedule's timezone.
 
+Every schedule is checked over its whole range before anything uses it: :func:`parse_schedule` refuses what can
+never be computed (an interval longer than :data:`MAX_INTERVAL`, a once-time outside :data:`EARLIEST` …
+:data:`LATEST`, a cron that never fires), and :func:`check_schedule` refuses what cannot be computed from ``now``
+(fire times past :data:`LATEST`, a once-time that has passed) — so a saved schedule can always be fired, listed and
+rendered in any timezone.
+
 Cron and daily schedules run in wall-clock time of their timezone. A wall time that does not exist (the
 spring-forward gap) fires when the gap ends; an ambiguous one (fall-back) fires once, at its first occurrence.
 """
@@ -29,17 +35,30 @@ from jobdeck.errors import InvalidSchedule
 from jobdeck.models import Schedule, ScheduleKind
 
 __all__ = [
+    "EARLIEST",
     "EPOCH",
+    "LATEST",
+    "MAX_INTERVAL",
+    "check_schedule",
     "describe_schedule",
     "load_timezone",
     "next_fire_time",
     "next_fire_times",
     "parse_duration",
     "parse_schedule",
+    "validated_schedule",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The origin of interval schedules: fixed, so the grid does not depend on when a process started."""
+
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+"""Fire times lie within [EARLIEST, LATEST]: a day inside Python's datetime range, so that converting them to any
+timezone (offsets reach ±26 h) and adding an interval to them never overflows."""
+
+MAX_INTERVAL = timedelta(days=36500)
+"""The longest interval (100 years). Longer ones overflow datetime arithmetic long before they fire twice."""
 
 _ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -142,6 +161,9 @@ def _interval_schedule(text: str, amount: str, timezone: str) -> Schedule:
     seconds = _sum_amounts(amount, _INTERVAL_UNITS, "interval")
     if seconds <= 0:
         raise ValueError("interval must be greater than zero")
+    if seconds > MAX_INTERVAL.total_seconds():  # also inf: a number too long for a float
+        days = seconds / _DAY
+        raise ValueError(f"interval must be at most {MAX_INTERVAL.days} days (100 years), got {days:.0f} days")
     if seconds != int(seconds):
         raise ValueError(f"interval must be a whole number of seconds, got {seconds:g}s")
     return Schedule(
@@ -158,8 +180,47 @@ def _once_schedule(text: str, zone: ZoneInfo, timezone: str) -> Schedule:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"invalid ISO 8601 datetime ({exc})") from None
-    at = value.astimezone(UTC) if value.utcoffset() is not None else _wall_to_utc(value, zone)
+    try:
+        at = value.astimezone(UTC) if value.utcoffset() is not None else _wall_to_utc(value, zone)
+    except OverflowError:
+        at = None
+    if at is None or not EARLIEST <= at <= LATEST:
+        raise ValueError(f"date out of range: once-times must lie between {EARLIEST.date()} and {LATEST.date()}")
     return Schedule(expression=text, kind=ScheduleKind.ONCE, timezone=timezone, at=at)
+
+
+def check_schedule(schedule: Schedule, *, now: datetime, count: int = 5, allow_past: bool = False) -> None:
+    """Check that ``schedule`` can be computed from ``now``: its next ``count`` fire times exist and lie before
+    :data:`LATEST`. With ``allow_past`` false a once-schedule whose time has passed is refused too (it would never
+    fire); a jobs file allows it (the job may have run already).
+
+    :raises InvalidSchedule: naming the expression and the problem
+    :raises ValueError: ``now`` is naive
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got naive {now.isoformat()}")
+    if schedule.kind is ScheduleKind.ONCE and not allow_past and schedule.at is not None and schedule.at <= now:
+        raise InvalidSchedule(schedule.expression, f"{schedule.at.isoformat()} has passed; it would never fire")
+    try:
+        times = next_fire_times(schedule, after=now, count=count)
+    except (OverflowError, ValueError):
+        times = None
+    if times is None or any(t > LATEST for t in times):
+        reason = f"its fire times run past {LATEST.date()}, the latest supported date"
+        raise InvalidSchedule(schedule.expression, reason)
+
+
+def validated_schedule(
+    expression: str, *, timezone: str, now: datetime, count: int = 5, allow_past: bool = False
+) -> Schedule:
+    """:func:`parse_schedule`, then :func:`check_schedule` from ``now``: what every caller saving or previewing a
+    schedule uses, so nothing is stored that cannot be fired and rendered.
+
+    :raises InvalidSchedule: the expression does not parse, or cannot be computed from ``now``
+    """
+    schedule = parse_schedule(expression, timezone=timezone)
+    check_schedule(schedule, now=now, count=count, allow_past=allow_past)
+    return schedule
 
 
 def _sum_amounts(text: str, units: Mapping[str, float], what: str) -> float:

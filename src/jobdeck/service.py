@@ -36,7 +36,7 @@ from jobdeck.readmodels import (
     SchedulerStats,
     TriggerResult,
 )
-from jobdeck.schedules import load_timezone, next_fire_times, parse_schedule
+from jobdeck.schedules import LATEST, load_timezone, next_fire_times, validated_schedule
 from jobdeck.store.base import Store
 
 __all__ = [
@@ -132,7 +132,10 @@ class SchedulerService:
         after = self._clock.now()
         times: tuple[datetime, ...] = ()
         if not view.paused:
-            times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
+            try:
+                times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
+            except (OverflowError, ValueError):  # a schedule saved before validation: show the job, not a 500
+                times = ()
         return dataclasses.replace(summary, next_run_times=times)
 
     async def jobs_overview(self) -> list[JobOverview]:
@@ -145,14 +148,16 @@ class SchedulerService:
         """Parse a schedule string and compute its next fire times from now, changing nothing.
 
         :raises InvalidInput: ``timezone`` is unknown (field ``timezone``)
-        :raises InvalidSchedule: the expression cannot be parsed (field ``schedule``)
+        :raises InvalidSchedule: the expression cannot be parsed, or not computed from now (field ``schedule``):
+            the same check as :meth:`update_schedule`
         """
         try:
             load_timezone(timezone)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="timezone") from None
-        schedule = parse_schedule(expression, timezone=timezone)
-        times = next_fire_times(schedule, after=self._clock.now(), count=count)
+        now = self._clock.now()
+        schedule = validated_schedule(expression, timezone=timezone, now=now, count=max(count, _NEXT_RUN_COUNT))
+        times = next_fire_times(schedule, after=now, count=count)
         return SchedulePreview(schedule=schedule, next_run_times=tuple(times))
 
     def _summary(self, view: JobView, metadata: JobMetadata | None, running: int) -> JobSummary:
@@ -182,16 +187,16 @@ class SchedulerService:
         job resumes by itself at that instant (also after a restart), audited with actor ``system``.
 
         :raises JobNotFound: no job has this id
-        :raises InvalidInput: ``until`` is naive or not in the future (field ``until``)
+        :raises InvalidInput: ``until`` is naive, not in the future or past :data:`~jobdeck.schedules.LATEST`
+            (field ``until``)
         """
         details = {"until": until.isoformat()} if until is not None else None
         async with self.audit.action(AuditAction.PAUSE, actor.username, job_id=job_id, details=details):
             self._engine.job(job_id)
             now = self._clock.now()
-            if until is not None and (until.tzinfo is None or until <= now):
-                raise InvalidInput(
-                    f"until must be a future instant with a UTC offset, got {until.isoformat()}", field="until"
-                )
+            if until is not None and (until.tzinfo is None or until <= now or until > LATEST):
+                reason = f"until must be a future instant with a UTC offset, before {LATEST.date()}"
+                raise InvalidInput(f"{reason}, got {until.isoformat()}", field="until")
             until = until.astimezone(UTC) if until is not None else None
             await self._store.set_paused(job_id, True, at=now, actor=actor.username, until=until)
             await self._engine.pause(job_id, until=until)
@@ -307,13 +312,14 @@ class SchedulerService:
         """Override a job's schedule (validated, persisted, audited).
 
         :raises JobNotFound: no job has this id
-        :raises InvalidSchedule: the expression cannot be parsed
+        :raises InvalidSchedule: the expression cannot be parsed, or its fire times cannot be computed from now
+            (a huge interval, a date out of range, a once-time that has passed); nothing is saved
         """
         async with self.audit.action(
             AuditAction.UPDATE_SCHEDULE, actor.username, job_id=job_id, details={"schedule": expression}
         ):
             spec = self._engine.job(job_id).spec
-            schedule = parse_schedule(expression, timezone=spec.timezone)
+            schedule = validated_schedule(expression, timezone=spec.timezone, now=self._clock.now())
             await self._store.set_schedule_override(job_id, expression, at=self._clock.now(), actor=actor.username)
             await self._engine.reschedule(job_id, schedule)
         return await self.get_job(job_id)
@@ -465,6 +471,7 @@ class SchedulerService:
             scheduler_running=self._engine.running,
             scheduler_state=self._engine.state,
             executions_24h={status.value: counts.get(status, 0) for status in ExecutionStatus},
+            scheduling=self._engine.scheduling,
         )
 
     async def health(self) -> HealthReport:
@@ -492,4 +499,5 @@ class SchedulerService:
             store_error=error,
             uptime_s=round((now - self._started_at).total_seconds(), 3),
             version=self._version,
+            scheduling=self._engine.scheduling,
         )

@@ -11,11 +11,15 @@ from jobdeck.errors import InvalidSchedule
 from jobdeck.models import ScheduleKind
 from jobdeck.schedules import (
     EPOCH,
+    LATEST,
+    MAX_INTERVAL,
+    check_schedule,
     describe_schedule,
     next_fire_time,
     next_fire_times,
     parse_duration,
     parse_schedule,
+    validated_schedule,
 )
 
 
@@ -435,3 +439,71 @@ def test_parse_duration_rejects(value: object, problem: str) -> None:
     with pytest.raises(ValueError, match=r"^timeout: ") as caught:
         parse_duration(value, field="timeout")  # type: ignore[arg-type]
     assert problem in str(caught.value)
+
+
+# --- validation over the whole range, before anything is saved ----------------------------------------------------
+
+NOW = at("2026-12-07 15:00 Z")
+
+REFUSED = [
+    # intervals that overflow datetime arithmetic (the first one saved an override that stopped the server)
+    ("every 999999999d", "UTC", "interval must be at most 36500 days (100 years), got 999999999 days"),
+    ("every 1000000000000d", "UTC", "interval must be at most 36500 days"),  # past timedelta's own limit
+    ("every 1" + "0" * 400 + "s", "UTC", "got inf days"),  # a number too long for a float
+    ("every 36501d", "UTC", "interval must be at most 36500 days"),
+    # once-times that cannot be converted to every timezone
+    ("9999-12-31T23:00-05:00", "UTC", "date out of range"),
+    ("9999-12-31T23:00", "Pacific/Kiritimati", "date out of range"),
+    ("0001-01-01T00:00+05:00", "UTC", "date out of range"),
+    ("9999-06-01T00:00Z", "UTC", "date out of range"),
+    # never fires
+    ("0 0 30 2 *", "UTC", "never fires"),
+    ("0 0 31 4,6,9,11 *", "UTC", "never fires"),
+    # a once-time that has passed would never fire
+    ("2026-12-07T14:59:59Z", "UTC", "has passed; it would never fire"),
+    ("2026-12-07 15:00", "UTC", "has passed"),  # exactly now: not after now
+]
+
+
+@pytest.mark.parametrize(("expression", "timezone", "reason"), REFUSED)
+def test_validated_schedule_refuses_what_cannot_be_computed(expression: str, timezone: str, reason: str) -> None:
+    with pytest.raises(InvalidSchedule) as caught:
+        validated_schedule(expression, timezone=timezone, now=NOW)
+    assert caught.value.field == "schedule"
+    assert reason in caught.value.reason
+
+
+ACCEPTED = [
+    ("every 36500d", "UTC", "2069-12-07 00:00 Z"),  # the longest interval: 100 years after the epoch
+    ("every 5m", "UTC", "2026-12-07 15:05 Z"),
+    ("0 0 29 2 *", "UTC", "2028-02-29 00:00 Z"),
+    ("9998-12-30T00:00", "Pacific/Kiritimati", "9998-12-29 10:00 Z"),
+    ("2026-12-07T15:00:01Z", "UTC", "2026-12-07 15:00:01 Z"),
+]
+
+
+@pytest.mark.parametrize(("expression", "timezone", "first"), ACCEPTED)
+def test_validated_schedule_accepts_computable_schedules(expression: str, timezone: str, first: str) -> None:
+    schedule = validated_schedule(expression, timezone=timezone, now=NOW)
+    assert next_fire_time(schedule, after=NOW) == at(first)
+
+
+def test_check_allows_a_past_once_time_when_asked() -> None:
+    # A jobs file may keep a once-job that already ran: it loads, and simply never fires again.
+    schedule = parse_schedule("2020-01-01T00:00Z")
+    check_schedule(schedule, now=NOW, allow_past=True)
+    with pytest.raises(InvalidSchedule, match="has passed"):
+        check_schedule(schedule, now=NOW)
+
+
+def test_check_refuses_fire_times_past_the_latest_date() -> None:
+    # Valid today for 5 fire times; asked for 100 (jobdeck check --count 100), they would run past year 9998.
+    schedule = parse_schedule(f"every {MAX_INTERVAL.days}d")
+    check_schedule(schedule, now=NOW, count=5)
+    with pytest.raises(InvalidSchedule, match=f"run past {LATEST.date()}"):
+        check_schedule(schedule, now=NOW, count=100)
+
+
+def test_check_refuses_a_naive_now() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check_schedule(parse_schedule("every 5m"), now=datetime(2026, 12, 7, 15))  # naive on purpose

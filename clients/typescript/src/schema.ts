@@ -1151,6 +1151,17 @@ export interface components {
             uptime_s: number;
             /** Version */
             version: string;
+            /**
+             * Scheduling
+             * @description Whether this process fires jobs on their schedules (see role)
+             */
+            scheduling: boolean;
+            /**
+             * Role
+             * @description scheduler, or api-only (another process schedules this SQLite file)
+             * @enum {string}
+             */
+            role: "scheduler" | "api-only";
         };
         /**
          * HealthzOut
@@ -1456,6 +1467,17 @@ export interface components {
             executions_24h: {
                 [key: string]: number;
             };
+            /**
+             * Scheduling
+             * @description Whether this process fires jobs on their schedules (see role)
+             */
+            scheduling: boolean;
+            /**
+             * Role
+             * @description scheduler, or api-only: another process schedules the jobs of this SQLite file; this one serves the API and dashboard and runs manual triggers, and takes over when that process exits
+             * @enum {string}
+             */
+            role: "scheduler" | "api-only";
         };
         /** StoreHealthOut */
         StoreHealthOut: {

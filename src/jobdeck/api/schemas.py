@@ -496,6 +496,10 @@ def scheduler_state_number(name: str) -> int:
     return SCHEDULER_STATES.get(name, 0)
 
 
+SchedulingRole = Literal["scheduler", "api-only"]
+"""A process's part in scheduling."""
+
+
 class StatsOut(BaseModel):
     total_jobs: int
     running_jobs: int = Field(description="Jobs that are not paused")
@@ -505,6 +509,11 @@ class StatsOut(BaseModel):
     scheduler_state: int = Field(ge=0, le=2, description=_STATE_DESCRIPTION)
     scheduler_state_name: SchedulerStateName = Field(description="scheduler_state as a word")
     executions_24h: dict[str, int]
+    scheduling: bool = Field(description="Whether this process fires jobs on their schedules (see role)")
+    role: SchedulingRole = Field(
+        description="scheduler, or api-only: another process schedules the jobs of this SQLite file; this one "
+        "serves the API and dashboard and runs manual triggers, and takes over when that process exits"
+    )
 
     @classmethod
     def of(cls, s: SchedulerStats) -> StatsOut:
@@ -517,6 +526,8 @@ class StatsOut(BaseModel):
             scheduler_state=scheduler_state_number(s.scheduler_state),
             scheduler_state_name=_state_name(s.scheduler_state),
             executions_24h=dict(s.executions_24h),
+            scheduling=s.scheduling,
+            role="scheduler" if s.scheduling else "api-only",
         )
 
 
@@ -542,6 +553,8 @@ class HealthOut(BaseModel):
     store: StoreHealthOut
     uptime_s: float
     version: str
+    scheduling: bool = Field(description="Whether this process fires jobs on their schedules (see role)")
+    role: SchedulingRole = Field(description="scheduler, or api-only (another process schedules this SQLite file)")
 
     @classmethod
     def of(cls, h: HealthReport, tz: tzinfo) -> HealthOut:
@@ -554,6 +567,8 @@ class HealthOut(BaseModel):
             store=StoreHealthOut(ok=h.store_ok, latency_ms=h.store_latency_ms, error=h.store_error),
             uptime_s=h.uptime_s,
             version=h.version,
+            scheduling=h.scheduling,
+            role="scheduler" if h.scheduling else "api-only",
         )
 
 

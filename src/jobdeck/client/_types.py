@@ -42,6 +42,8 @@ __all__ = [
 
 ExecutionStatus = Literal["running", "success", "failed", "cancelled", "missed", "skipped"]
 HealthStatus = Literal["healthy", "degraded", "stopped"]
+SchedulingRole = Literal["scheduler", "api-only"]
+"""A process's part in scheduling: api-only when another process schedules the jobs of its SQLite file."""
 TERMINAL_STATUSES: frozenset[str] = frozenset({"success", "failed", "cancelled", "missed", "skipped"})
 
 
@@ -216,6 +218,8 @@ class SchedulerStats(TypedDict):
     """As in APScheduler: 0 stopped, 1 running, 2 paused."""
     scheduler_state_name: SchedulerStateName
     executions_24h: dict[str, int]
+    scheduling: bool
+    role: SchedulingRole
 
 
 class StoreHealth(TypedDict):
@@ -234,6 +238,8 @@ class SchedulerHealth(TypedDict):
     store: StoreHealth
     uptime_s: float
     version: str
+    scheduling: bool
+    role: SchedulingRole
 
 
 class Healthz(TypedDict):

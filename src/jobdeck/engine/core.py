@@ -26,7 +26,7 @@ from jobdeck.engine.runner import Runner, merged_kwargs
 from jobdeck.engine.scheduler import Timer
 from jobdeck.engine.views import Entry, JobView
 from jobdeck.engine.watchdog import Watchdog
-from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
+from jobdeck.errors import InvalidSchedule, InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import (
     Execution,
     ExecutionStatus,
@@ -285,6 +285,25 @@ class Engine(Firing):
             parameters=entry.invoker.parameters,
         )
 
+    def _schedule_at_start(self, entry: Entry) -> None:
+        # A bad saved state must never keep jobdeck from starting: drop the override, fire on the configured one.
+        try:
+            self._schedule(entry)
+        except Exception as exc:
+            if entry.override is None:
+                raise
+            self._bad_override(entry.spec.id, entry.override.expression, repr(exc))
+            entry.override = None
+            self._changes += 1
+            self._schedule(entry)
+
+    def _bad_override(self, job_id: str, value: str | None, reason: str) -> None:
+        self._log.error(
+            "jobdeck: job %s: the stored schedule override %r cannot be applied (%s); skipped, the configured "
+            "schedule applies",
+            *(job_id, value, reason),
+        )
+
     def _schedule(self, entry: Entry) -> None:
         assert self._timer is not None
         self._timer.set_job(
@@ -384,27 +403,52 @@ class Engine(Firing):
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Close what a previous process of this host left running, then start firing, the heartbeat / progress
-        loop and the watchdog. Call inside the running event loop. Idempotent."""
+    @property
+    def scheduling(self) -> bool:
+        """Whether this engine fires jobs on their schedules; False for an API-only process (see :meth:`start`)."""
+        return self._timer is not None
+
+    async def start(self, *, scheduling: bool = True) -> None:
+        """Close what a previous process of this host left running, then start the heartbeat / progress loop, the
+        watchdog and (``scheduling``) firing. Call inside the running event loop. Idempotent.
+
+        Without ``scheduling`` the engine runs what is triggered by hand but fires nothing on a schedule (another
+        process on the same SQLite file does) until :meth:`start_scheduling`."""
         if self.running:
             return
         await self._watchdog.recover_on_startup(self._clock.now())
         self._threads = ThreadPoolExecutor(max_workers=self._options.max_threads, thread_name_prefix="jobdeck-job")
         self._runner.start(self._threads)
-        timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
-        timer.start()
-        self._timer = timer
         self._log_handler.install()
         self._gate.reopen()
-        for entry in self._entries.values():
-            self._schedule(entry)
         loop = asyncio.get_running_loop()
         self._loops = [
             loop.create_task(self._runner.pulse_loop(), name="jobdeck-pulse"),
             loop.create_task(self._watchdog.run(), name="jobdeck-watchdog"),
         ]
         self._state = "running"
+        if scheduling:
+            await self.start_scheduling()
+
+    async def start_scheduling(self, states: Mapping[str, JobState] | None = None) -> None:
+        """Start firing jobs on their schedules, catch up missed fires and wait for pending retries. ``states``
+        (the store's, re-read by a process taking over from another) replace the jobs' paused state and overrides
+        first. No-op when not running or already scheduling."""
+        if not self.running or self._timer is not None:
+            return
+        for spec_id, state in (states or {}).items():
+            if (entry := self._entries.get(spec_id)) is None:
+                continue
+            try:
+                self.register(entry.spec, state)
+            except InvalidSchedule as exc:
+                self._bad_override(spec_id, state.schedule_override, exc.reason)
+                self.register(entry.spec, dataclasses.replace(state, schedule_override=None))
+        timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
+        timer.start()
+        self._timer = timer
+        for entry in self._entries.values():
+            self._schedule_at_start(entry)
         for entry in self._entries.values():
             self._arm_pause_timer(entry)
             try:

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from jobdeck.engine.core import Engine, EngineState, JobView, PauseExpiredHandler
 from jobdeck.engine.options import EngineOptions
-from jobdeck.models import Execution, ProgressUpdate, Schedule
+from jobdeck.models import Execution, JobState, ProgressUpdate, Schedule
 from jobdeck.store.base import Store
 
 __all__ = ["EngineHandle", "ThreadedEngine"]
@@ -105,6 +105,10 @@ class ThreadedEngine:
         return self._engine.running
 
     @property
+    def scheduling(self) -> bool:
+        return self._engine.scheduling
+
+    @property
     def state(self) -> EngineState:
         return self._engine.state
 
@@ -137,6 +141,9 @@ class ThreadedEngine:
         return self._engine.pending_retries()
 
     # -- actions, on the engine's loop ------------------------------------------------------------------------
+
+    async def start_scheduling(self, states: Mapping[str, JobState] | None = None) -> None:
+        await _on(self._loop, self._engine.start_scheduling(states))
 
     async def pause(self, job_id: str, *, until: datetime | None = None) -> None:
         await _on(self._loop, self._engine.pause(job_id, until=until))
