@@ -83,7 +83,7 @@ async def startup_summary(runtime: Runtime, *, address: str | None = None) -> St
         jobs=tuple(job.id for job in jobs),
         paused=sum(1 for job in jobs if job.paused),
         database=describe_database(runtime.settings.database_url),
-        role="scheduler" if runtime.engine.running else "api-only",
+        role="scheduler" if runtime.engine.scheduling else "api-only",
         address=address,
     )
 
