@@ -515,6 +515,16 @@ class StoreHealthOut(BaseModel):
 HealthStatus = Literal["healthy", "degraded", "stopped"]
 
 
+class WritesHealthOut(BaseModel):
+    """The record writes of this process (claims, closes, progress), as the writer sees them."""
+
+    ok: bool = Field(description="false while writes fail and are held, or wait long (a locked database)")
+    waiting: int = Field(description="writes not yet committed")
+    held: int = Field(description="writes the database refused, retried until they land")
+    spooled: int = Field(description="held writes also kept in the spool file (survive a crash)")
+    oldest_unwritten_age_s: float | None = Field(description="seconds the oldest uncommitted write has waited")
+
+
 class HealthOut(BaseModel):
     status: HealthStatus
     running: bool
@@ -523,6 +533,8 @@ class HealthOut(BaseModel):
     store: StoreHealthOut
     uptime_s: float
     version: str
+    reason: str | None = Field(default=None, description="why the status is not healthy")
+    writes: WritesHealthOut | None = None
 
     @classmethod
     def of(cls, h: HealthReport, tz: tzinfo) -> HealthOut:
@@ -534,6 +546,14 @@ class HealthOut(BaseModel):
             store=StoreHealthOut(ok=h.store_ok, latency_ms=h.store_latency_ms, error=h.store_error),
             uptime_s=h.uptime_s,
             version=h.version,
+            reason=h.reason,
+            writes=WritesHealthOut(
+                ok=h.writes_ok,
+                waiting=h.writes_waiting,
+                held=h.writes_held,
+                spooled=h.writes_spooled,
+                oldest_unwritten_age_s=h.oldest_unwritten_age_s,
+            ),
         )
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
-from jobdeck.engine.catchup import plan_catch_up
+from jobdeck.engine.catchup import Stall, plan_catch_up
 from jobdeck.engine.kinds import JobInvoker
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import format_seconds
@@ -130,8 +130,8 @@ class Firing:
         finally:
             self._runner.when_closed(resume)
 
-    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
-        self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
+    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None) -> None:
+        self._spawn(self._record_missed(job_id, fire_time, lateness, stall), name=f"jobdeck-missed:{job_id}")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -287,13 +287,18 @@ class Firing:
             )
         )
 
-    async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+    async def _record_missed(
+        self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None
+    ) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
         spec = entry.spec
         await self._store.record_fire(job_id, fire_time)
-        message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
+        if stall is not None:
+            message = stall.message(fire_time, grace=spec.misfire_grace)
+        else:
+            message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
         await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
 
     async def _catch_up(self, entry: Entry) -> None:

@@ -9,8 +9,13 @@ Guarantees, the same as a transaction per call:
 * **In order.** Writes run in the order they were submitted, each seeing the ones before it (a close queued behind
   its claim finds the record).
 * **Isolated failures.** When a batch fails for any reason but an unreachable database, its writes are retried one
-  transaction each, so only the faulty write fails; when the database is unreachable every write of the batch fails
-  with :class:`~jobdeck.errors.StoreUnavailable`, as it would have alone.
+  transaction each, so only the faulty write fails.
+* **Held, never dropped.** When the database cannot take a batch (unreachable, SQLite locked past its busy timeout,
+  a PostgreSQL lock or connection error: :class:`~jobdeck.errors.StoreUnavailable`) the batch goes back to the head
+  of the queue and is retried, with a growing pause, until it lands; writes submitted meanwhile queue behind it, in
+  order, and their callers wait. Past :data:`HELD_IN_MEMORY` held writes, claims and closes are also spooled to disk
+  (see :mod:`~jobdeck.store.held`), and whatever is still held when the store closes is spooled and then failed.
+  One WARNING is logged when writes start failing (or wait longer than :data:`LAG_S`), one when they land again.
 
 A terminal record never changes again: a close updates only rows still ``running`` (``FOR UPDATE`` on PostgreSQL
 makes the check and the update one step against other replicas).
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -38,13 +44,23 @@ from jobdeck.models import Execution
 from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts, sqlite_closed_after
 from jobdeck.store._raw import RawSqlite, merge_layers
 from jobdeck.store._rows import execution_values
+from jobdeck.store.held import Spool, SpooledWrite, WriteStatus, read_spool
 from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
 
-__all__ = ["GroupCommit", "SharedRead", "duration_between"]
+__all__ = ["CLOSED", "GroupCommit", "SharedRead", "duration_between"]
+
+CLOSED = "The store is closed"
+"""The message of the StoreUnavailable raised by a closed store (never held: nothing will take it any more)."""
 
 MAX_BATCH = 2000
 """Writes per transaction at most: keeps a batch's lock time (and a failed batch's retry) bounded."""
 CHUNK = 500
+HELD_IN_MEMORY = 1000
+"""Held writes kept in memory only; past this many, held claims and closes are also appended to the spool."""
+LAG_S = 2.0
+"""A write waiting longer than this (a lock held elsewhere) makes the writer report itself lagging."""
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
+"""Pause before retrying held writes: doubling from the first to the last (SQLite adds its busy timeout)."""
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
@@ -80,6 +96,8 @@ class _Write:
     group: str = ""
     rows: list[tuple[str, dict[str, Any]]] | None = None
     """``merge`` of several ``(key, params)`` at once (instead of ``key`` / ``values``)."""
+    spooled: bool = False
+    """Also kept in the spool file (held past the memory bound, or replayed from a spool)."""
 
 
 class GroupCommit:
@@ -93,6 +111,8 @@ class GroupCommit:
         *,
         in_driver_thread: InDriverThread | None = None,
         after_commit: Callable[[], None] | None = None,
+        spool: Spool | None = None,
+        held_in_memory: int = HELD_IN_MEMORY,
     ) -> None:
         self._tx = tx
         self._after_commit = after_commit
@@ -106,6 +126,50 @@ class GroupCommit:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._raw = RawSqlite() if in_driver_thread is not None else None
         self._log = logging.getLogger(__name__)
+        # Health, kept on the write path (see status()): when the oldest waiting write was queued, what fails.
+        self._queue_since: float | None = None
+        self._batch: list[_Write] = []
+        self._batch_since: float | None = None
+        self._failing: str | None = None
+        self._failing_since = 0.0
+        self._attempts = 0
+        self._lagging = False
+        self._spool = spool
+        self._held_in_memory = held_in_memory
+        self._spooled = 0
+        """Spooled writes not committed yet (the spool file is removed when none is left)."""
+        self._abandoned = False
+
+    @property
+    def failing(self) -> bool:
+        """Whether writes are being held because the database refuses them."""
+        return self._failing is not None
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
+
+    def status(self) -> WriteStatus:
+        """The writer's health now, from what its writes met (no query). Safe from another thread."""
+        batch = len(self._batch)
+        waiting = len(self._queue) + batch
+        since = [t for t in (self._batch_since if batch else None, self._queue_since) if t is not None]
+        age = round(time.monotonic() - min(since), 3) if since and waiting else None
+        failing = self._failing
+        if failing is not None:
+            reason = f"database writes failing, {waiting} held: {failing}"
+        elif age is not None and age >= LAG_S:
+            reason = f"database writes waiting for {age:.1f} s (the database is busy or locked)"
+        else:
+            reason = None
+        return WriteStatus(
+            ok=reason is None,
+            reason=reason,
+            waiting=waiting,
+            held=waiting if failing is not None else 0,
+            spooled=self._spooled,
+            oldest_age_s=age,
+        )
 
     # -- submitting ------------------------------------------------------------------------------------------
 
@@ -163,6 +227,8 @@ class GroupCommit:
         if loop is not self._loop:
             return await self._alone(write)
         assert self._wakeup is not None
+        if not self._queue:
+            self._queue_since = time.monotonic()
         self._queue.append(write)
         self._wakeup.set()
         if self._task is None:
@@ -184,6 +250,8 @@ class GroupCommit:
                     _fail(write, exc)
             return
         assert self._wakeup is not None
+        if not self._queue:
+            self._queue_since = time.monotonic()
         self._queue.extend(writes)
         self._wakeup.set()
         if self._task is None:
@@ -219,14 +287,144 @@ class GroupCommit:
             # One turn of the loop lets every task that is ready to write (a burst of fires) queue first.
             await asyncio.sleep(0)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            await self._commit(batch)
+            self._batch, self._batch_since = batch, self._queue_since
+            self._queue_since = self._batch_since if self._queue else None
+            lag = asyncio.get_running_loop().call_later(LAG_S, self._lag)
+            try:
+                await self._commit(batch)
+            finally:
+                lag.cancel()
+                self._batch = []
+
+    def _lag(self) -> None:
+        # A batch has been waiting for LAG_S (e.g. PostgreSQL's LOCK TABLE makes it wait, without an error).
+        if self._batch and not self._lagging and self._failing is None:
+            self._lagging = True
+            self._log.warning(
+                "jobdeck: database writes are waiting (%d for more than %.0f s): the database is busy or locked",
+                len(self._batch) + len(self._queue),
+                LAG_S,
+            )
+
+    def _hold(self, batch: list[_Write], exc: StoreUnavailable) -> float:
+        """Put a batch the database refused back at the head of the queue; the pause before the next attempt."""
+        self._queue[:0] = batch
+        self._queue_since = self._batch_since if self._batch_since is not None else time.monotonic()
+        if self._failing is None:
+            self._failing_since = time.monotonic()
+            self._attempts = 0
+            self._log.warning(
+                "jobdeck: database writes failing (%s); holding %d write(s) and retrying until they land",
+                exc.message,
+                len(self._queue),
+            )
+        self._failing = exc.message
+        self._attempts += 1
+        if self._spool is not None and len(self._queue) > self._held_in_memory:
+            self._spill(self._queue[self._held_in_memory :])
+        return min(_RETRY_MAX, _RETRY_FIRST * 2.0 ** min(self._attempts - 1, 16))
+
+    def _spill(self, writes: Sequence[_Write]) -> None:
+        """Append the claims and closes among ``writes`` not spooled yet to the spool (durably)."""
+        assert self._spool is not None
+        todo = [w for w in writes if not w.spooled and w.kind in ("insert", "close")]
+        if not todo:
+            return
+        try:
+            self._spool.append([SpooledWrite(kind=w.kind, record=w.record, key=w.key, values=w.values) for w in todo])
+        except OSError as exc:
+            self._log.error("jobdeck: cannot spool %d held write(s) to %s: %s", len(todo), self._spool.path, exc)
+            return
+        for write in todo:
+            write.spooled = True
+        self._spooled += len(todo)
+
+    def _landed(self, batch: list[_Write]) -> None:
+        """A batch committed after writes had failed, lagged or been spooled."""
+        if self._failing is not None:
+            self._log.warning(
+                "jobdeck: database writes recovered after %.1f s; %d held write(s) landing in order",
+                time.monotonic() - self._failing_since,
+                len(batch) + len(self._queue),
+            )
+            self._failing = None
+        elif self._lagging:
+            self._log.warning("jobdeck: database writes landing again")
+        self._lagging = False
+        if self._spooled:
+            self._spooled -= sum(1 for w in batch if w.spooled)
+            if self._spooled <= 0 and self._spool is not None:
+                self._spooled = 0
+                self._spool.clear()
+
+    async def replay(self) -> int:
+        """Write what stores that died before their held writes landed left in spool files of this database
+        (in their order), then remove those files. Returns how many writes were replayed."""
+        if self._spool is None:
+            return 0
+        replayed = 0
+        for path in self._spool.leftovers():
+            spooled = read_spool(path)
+            writes = [
+                _Write(s.kind, self._new_future(), record=s.record, key=s.key, values=s.values, spooled=True)
+                for s in spooled
+            ]
+            self._spooled += len(writes)
+            await self._submit_many(writes)
+            errors = [w.future.exception() for w in writes if w.future.exception() is not None]
+            for error in errors[:1]:
+                self._log.error("jobdeck: %d spooled write(s) of %s failed", len(errors), path, exc_info=error)
+            claims = sum(1 for s in spooled if s.kind == "insert")
+            self._log.warning(
+                "jobdeck: replayed %d write(s) (%d claims, %d closes) that a stopped process held in %s",
+                len(writes),
+                claims,
+                len(writes) - claims,
+                path,
+            )
+            replayed += len(writes)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._log.warning("jobdeck: could not remove the spool %s: %s", path, exc)
+        return replayed
+
+    async def shut(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for every write to land; then spool the claims and closes still held
+        and fail every waiting write with StoreUnavailable (the next start replays the spool)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), timeout)
+        if not self._queue and not self._batch:
+            return
+        self._abandoned = True
+        held = [*self._batch, *self._queue]
+        if self._spool is not None:
+            self._spill(held)
+        spooled = sum(1 for w in held if w.spooled)
+        self._log.error(
+            "jobdeck: the store closed with %d write(s) that the database did not take (%s); %s",
+            len(held),
+            self._failing or "still waiting",
+            f"{spooled} spooled to {self._spool.path}, replayed at the next start"
+            if self._spool is not None and spooled
+            else "they are lost",
+        )
+        error = StoreUnavailable(f"the store closed with {len(held)} write(s) held: {self._failing or 'waiting'}")
+        self._queue = []
+        for write in held:
+            _fail(write, error)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     async def _commit(self, batch: list[_Write]) -> None:
         try:
             results = await self._transaction(batch)
         except StoreUnavailable as exc:
-            for write in batch:
-                _fail(write, exc)
+            if self._abandoned or exc.message == CLOSED:
+                for write in batch:
+                    _fail(write, exc)
+                return
+            await asyncio.sleep(self._hold(batch, exc))
             return
         except Exception:
             if len(batch) == 1:
@@ -240,6 +438,8 @@ class GroupCommit:
             for write in batch:
                 _fail(write, StoreUnavailable(f"the store writer stopped: {exc!r}"))
             raise
+        if self._failing is not None or self._lagging or self._spooled:
+            self._landed(batch)
         for write, result in zip(batch, results, strict=True):
             if not write.future.done():
                 write.future.set_result(result)
