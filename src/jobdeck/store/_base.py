@@ -19,13 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from jobdeck.errors import StoreUnavailable
 from jobdeck.store import _engine
 from jobdeck.store._checkpoints import WalCheckpointer
-from jobdeck.store._writer import CLOSED, GroupCommit
+from jobdeck.store._writer import CLOSED, GroupCommit, SharedRead
 from jobdeck.store.held import Spool, WriteStatus
 
 __all__ = ["SqlBase", "page_total"]
 
 T = TypeVar("T")
 
+INLINE_BUSY_TIMEOUT_MS = 250
+"""SQLite busy timeout of the connection an inline store (the engine's) claims and closes on, on its own loop."""
 CLOSE_WAIT_S = 10.0
 """Seconds :meth:`SqlBase.close` waits for held writes to land before spooling them."""
 
@@ -73,13 +75,15 @@ class SqlBase:
             spool=_spool_for(self._url),
         )
         """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
+        self._record_reads: list[SharedRead] = []
+        """Reads a fire waits for before its record is written (their lag shows in :meth:`write_status`)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_engine.describe(self._url)!r})"
 
     def write_status(self) -> WriteStatus:
         """The execution writer's health: writes failing and held, or waiting long (see ``held``)."""
-        return self._writes.status()
+        return self._writes.status(self._record_reads)
 
     @property
     def dialect(self) -> str:
@@ -148,12 +152,19 @@ class SqlBase:
                         conn = await self._engine.connect()
                     except Exception as exc:
                         raise _engine.unreachable(exc, self._url) from exc
-                    held = self._held = (conn, (await conn.get_raw_connection()).driver_connection)
+                    driver: Any = (await conn.get_raw_connection()).driver_connection
+                    if self._inline:
+                        # Its calls may block the engine's loop: a lock held elsewhere is waited out for a
+                        # moment, then the writes are held and retried off the loop (see _writer).
+                        await driver.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
+                    held = self._held = (conn, driver)
         try:
             return await self._run_on(held[1], work)
         except StoreUnavailable:
             if self._held is held:
                 self._held = None
+                with contextlib.suppress(Exception):
+                    await held[0].invalidate()  # not back to the pool: it may have its own busy timeout
                 with contextlib.suppress(Exception):
                     await held[0].close()
             raise

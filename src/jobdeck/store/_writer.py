@@ -149,19 +149,27 @@ class GroupCommit:
     def spool(self) -> Spool | None:
         return self._spool
 
-    def status(self) -> WriteStatus:
-        """The writer's health now, from what its writes met (no query). Safe from another thread."""
+    def status(self, reads: Sequence[SharedRead] = ()) -> WriteStatus:
+        """The writer's health now, from what its writes met (no query). Safe from another thread. ``reads``:
+        reads on the way to a record (a fire's running count): one waiting long means records lag too."""
+        now = time.monotonic()
         batch = len(self._batch)
         waiting = len(self._queue) + batch
         since = [t for t in (self._batch_since if batch else None, self._queue_since) if t is not None]
-        age = round(time.monotonic() - min(since), 3) if since and waiting else None
+        age = round(now - min(since), 3) if since and waiting else None
+        read_since = [t for read in reads if (t := read.waiting_since()) is not None]
+        read_age = round(now - min(read_since), 3) if read_since else None
         failing = self._failing
         if failing is not None:
             reason = f"database writes failing, {waiting} held: {failing}"
         elif age is not None and age >= LAG_S:
             reason = f"database writes waiting for {age:.1f} s (the database is busy or locked)"
+        elif read_age is not None and read_age >= LAG_S:
+            reason = f"fires waiting {read_age:.1f} s for the database to count running executions (busy or locked)"
         else:
             reason = None
+        if read_age is not None and (age is None or read_age > age):
+            age = read_age
         return WriteStatus(
             ok=reason is None,
             reason=reason,
@@ -309,6 +317,7 @@ class GroupCommit:
     def _hold(self, batch: list[_Write], exc: StoreUnavailable) -> float:
         """Put a batch the database refused back at the head of the queue; the pause before the next attempt."""
         self._queue[:0] = batch
+        self._batch = []  # back in the queue: counted there while the retry waits
         self._queue_since = self._batch_since if self._batch_since is not None else time.monotonic()
         if self._failing is None:
             self._failing_since = time.monotonic()
@@ -572,8 +581,12 @@ class SharedRead:
     starts after that call began — so every caller sees every write committed before it asked, as with a query of
     its own, while a burst of callers costs a few queries instead of one each."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, fetch: Callable[[], Awaitable[Any]], *, watched: str | None = None) -> None:
         self._fetch = fetch
+        self._watched = watched
+        """What the read is for, when its lag matters to health (see :meth:`waiting_since`); logged when slow."""
+        self._since: float | None = None
+        self._lagging = False
         self._next: asyncio.Future[Any] | None = None
         self._busy = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -592,12 +605,36 @@ class SharedRead:
                 self._task = loop.create_task(self._pump(), name="jobdeck-shared-read")
         return await asyncio.shield(self._next)
 
+    def waiting_since(self) -> float | None:
+        """``time.monotonic()`` when the query under way began (None: none is)."""
+        return self._since
+
+    def _lag(self) -> None:
+        if self._since is not None and not self._lagging:
+            self._lagging = True
+            logging.getLogger(__name__).warning(
+                "jobdeck: the database has not answered the %s for %.0f s: it is busy or locked", self._watched, LAG_S
+            )
+
+    async def _fetch_watched(self) -> Any:
+        self._since = time.monotonic()
+        lag = asyncio.get_running_loop().call_later(LAG_S, self._lag)
+        try:
+            return await self._fetch()
+        finally:
+            lag.cancel()
+            self._since = None
+            if self._lagging:
+                self._lagging = False
+                logging.getLogger(__name__).warning("jobdeck: the database answers the %s again", self._watched)
+
     async def _pump(self) -> None:
+        fetch = self._fetch if self._watched is None else self._fetch_watched
         try:
             while self._next is not None:
                 future, self._next = self._next, None
                 try:
-                    result = await self._fetch()
+                    result = await fetch()
                 except Exception as exc:
                     future.set_exception(exc)
                     future.exception()  # retrieved: no "never retrieved" warning when every caller went away
