@@ -5,6 +5,7 @@ then closed by start-up recovery. On a real SQLite file locked by another connec
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sqlite3
@@ -100,8 +101,9 @@ def statuses(store: SqlStore) -> Callable[[], Awaitable[WriteStatus]]:
 
 
 async def test_a_claim_the_locked_database_refuses_is_held_and_lands_after_the_lock(
-    store: SqlStore, lock: Lock
+    store: SqlStore, lock: Lock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="jobdeck.store")
     lock.hold()
     record = claim(FIRE)
     claiming = asyncio.ensure_future(store.insert_execution(record))
@@ -115,6 +117,9 @@ async def test_a_claim_the_locked_database_refuses_is_held_and_lands_after_the_l
     assert await asyncio.wait_for(claiming, 10) is True
     assert (await store.get_execution(record.id)).status is ExecutionStatus.RUNNING
     assert store.write_status().ok and store.write_status().oldest_age_s is None
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("jobdeck.store")]
+    assert len([m for m in said if "database writes failing" in m and "locked" in m]) == 1, said  # once, not per retry
+    assert len([m for m in said if "database writes recovered" in m and "1 held write" in m]) == 1, said
 
 
 async def test_held_writes_land_in_order_a_claim_then_its_close(store: SqlStore, lock: Lock) -> None:
