@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobdeck.engine.catchup import plan_hand_over
+from jobdeck.engine.catchup import MAX_STALL_RECORDS, plan_hand_over
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -30,6 +30,7 @@ def test_a_stall_under_coalesce_runs_the_newest_and_records_each_merged_fire_mis
     assert plan.run == (fires[-1],)
     assert [fire for fire, _ in plan.missed] == fires[:-1]
     assert plan.stall is not None and plan.stall.count == 5
+    assert plan.stall.late == 4.5  # how long the timer could not hand fires over: from the oldest one
     message = plan.stall.message(fires[0], grace=60)
     assert "5 fires due between" in message and fires[0].isoformat() in message and fires[-1].isoformat() in message
     assert f"coalesced into the run of {fires[-1].isoformat()}" in message
@@ -49,6 +50,19 @@ def test_a_stall_without_coalesce_runs_the_fires_within_the_grace() -> None:
     plan = plan_hand_over(fires, now=T0 + timedelta(seconds=75), coalesce=False, misfire_grace=60)
     assert plan.run == tuple(fires[2:])
     assert [fire for fire, _ in plan.missed] == fires[:2]
+
+
+def test_a_long_stall_sums_its_oldest_fires_into_one_record_with_their_span() -> None:
+    fires = seconds(*range(1000))
+    plan = plan_hand_over(fires, now=T0 + timedelta(seconds=1000), coalesce=True, misfire_grace=60)
+    assert plan.run == (fires[-1],)
+    assert len(plan.missed) == MAX_STALL_RECORDS
+    stall = plan.stall
+    assert stall is not None and stall.summed == 999 - (MAX_STALL_RECORDS - 1)
+    assert [fire for fire, _ in plan.missed] == [fires[0], *fires[stall.summed : -1]]
+    summary = stall.message(fires[0], grace=60)
+    assert f"stands for {stall.summed} fires between {fires[0].isoformat()}" in summary
+    assert stall.summed_last is not None and stall.summed_last.isoformat() in summary
 
 
 def test_every_fire_handed_over_ends_in_exactly_one_place() -> None:

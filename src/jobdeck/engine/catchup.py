@@ -19,6 +19,8 @@ __all__ = ["CatchUp", "HandOver", "Stall", "plan_catch_up", "plan_hand_over"]
 
 MAX_COUNTED = 10_000
 """Missed fires are counted one by one up to this many; beyond, the summary says "at least"."""
+MAX_STALL_RECORDS = 100
+"""``missed`` records per job for the fires of one stall; the oldest beyond these share one record (its span)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,17 +98,26 @@ class Stall:
     last: datetime
     count: int
     late: float
-    """Seconds the newest fire came late."""
+    """Seconds the oldest fire came late (how long the timer could not hand fires over)."""
     runs: datetime | None
     """The fire of the group that runs (coalesce), or None."""
+    summed: int = 0
+    """When more than :data:`MAX_STALL_RECORDS` fires are missed, the oldest ``summed`` of them share one record
+    (at the oldest fire time), ending at :attr:`summed_last`."""
+    summed_last: datetime | None = None
 
     def message(self, fire_time: datetime, *, grace: float) -> str:
         """The ``missed`` record's message for one fire of the group."""
         lost = (
             f"the timer came {round(self.late)} s late and handed over {self.count} fires due between "
-            f"{self.first.isoformat()} and {self.last.isoformat()} at once (the process was stopped or its event "
-            "loop blocked)"
+            f"{self.first.isoformat()} and {self.last.isoformat()} at once (the process was stopped, its event "
+            "loop blocked, or the clock jumped)"
         )
+        if self.summed and fire_time == self.first and self.summed_last is not None:
+            lost = (
+                f"this record stands for {self.summed} fires between {self.first.isoformat()} and "
+                f"{self.summed_last.isoformat()}: {lost}"
+            )
         if self.runs is not None and fire_time != self.runs:
             return f"missed: {lost}; coalesced into the run of {self.runs.isoformat()}"
         return f"missed: {lost}; this one came beyond the misfire grace ({grace:g} s)"
@@ -118,7 +129,8 @@ class HandOver:
 
     run: tuple[datetime, ...] = ()
     missed: tuple[tuple[datetime, float], ...] = ()
-    """``(fire_time, lateness)`` of the fires recorded ``missed``, oldest first."""
+    """``(fire_time, lateness)`` of the ``missed`` records to write, oldest first (the first may stand for
+    several fires: see :attr:`Stall.summed`)."""
     stall: Stall | None = None
     """Set when several fires came at once (their ``missed`` records say so)."""
 
@@ -141,5 +153,19 @@ def plan_hand_over(
         runs = None
         run = tuple(fire for (fire, _), ok in zip(lateness, in_grace, strict=True) if ok)
         missed = tuple(item for item, ok in zip(lateness, in_grace, strict=True) if not ok)
-    stall = Stall(first=fire_times[0], last=fire_times[-1], count=len(fire_times), late=lateness[-1][1], runs=runs)
+    summed, summed_last = 0, None
+    if len(missed) > MAX_STALL_RECORDS:
+        # The oldest fires share the first record: a long stall of a frequent job stays a readable history.
+        summed = len(missed) - MAX_STALL_RECORDS + 1
+        summed_last = missed[summed - 1][0]
+        missed = (missed[0], *missed[summed:])
+    stall = Stall(
+        first=fire_times[0],
+        last=fire_times[-1],
+        count=len(fire_times),
+        late=lateness[0][1],
+        runs=runs,
+        summed=summed,
+        summed_last=summed_last,
+    )
     return HandOver(run=run, missed=missed, stall=stall)
