@@ -2,6 +2,13 @@
 admitted together) or one by one (jitter, overlap waits, catch-up) — and the records of fires that do not run
 (missed, skipped).
 
+Every fire ends as exactly one record. While the database refuses writes, a fire's claim is held by the store's
+writer and the fire waits for it (it does not run unrecorded: on PostgreSQL the claim is what keeps replicas from
+running a fire twice); a claim that lands beyond the misfire grace closes its record ``missed`` instead of running
+(see ``Runner.launch``). Fires the timer hands over several at once — it woke late: the process was stopped, its
+loop blocked, the clock jumped — are judged by :func:`~jobdeck.engine.catchup.plan_hand_over`: each one merged
+(coalesce) or late beyond the grace is a ``missed`` record saying so, with the span.
+
 :class:`Firing` is a part of :class:`~jobdeck.engine.core.Engine` (its base): the state it uses is the engine's.
 """
 

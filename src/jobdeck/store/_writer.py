@@ -436,12 +436,13 @@ class GroupCommit:
             await asyncio.sleep(self._hold(batch, exc))
             return
         except Exception:
-            if len(batch) == 1:
-                await self._one(batch[0])
-                return
-            self._log.warning("jobdeck: a batch of %d writes failed; retrying them one by one", len(batch))
-            for write in batch:
-                await self._one(write)
+            if len(batch) > 1:
+                self._log.warning("jobdeck: a batch of %d writes failed; retrying them one by one", len(batch))
+            for i, write in enumerate(batch):
+                unavailable = await self._one(write)
+                if unavailable is not None:  # the database went away meanwhile: hold this write and the rest
+                    await asyncio.sleep(self._hold(batch[i:], unavailable))
+                    return
             return
         except BaseException as exc:  # cancelled (loop shutting down): nothing was committed
             for write in batch:
@@ -453,14 +454,23 @@ class GroupCommit:
             if not write.future.done():
                 write.future.set_result(result)
 
-    async def _one(self, write: _Write) -> None:
+    async def _one(self, write: _Write) -> StoreUnavailable | None:
+        """Apply one write alone; answer it — or, when the database cannot be reached, return why (to hold it)."""
         try:
             (result,) = await self._transaction([write])
+        except StoreUnavailable as exc:
+            if self._abandoned or exc.message == CLOSED:
+                _fail(write, exc)
+                return None
+            return exc
         except Exception as exc:
             _fail(write, exc)
         else:
+            if self._failing is not None or self._lagging or self._spooled:
+                self._landed([write])
             if not write.future.done():
                 write.future.set_result(result)
+        return None
 
     async def _alone(self, write: _Write) -> Any:
         (result,) = await self._transaction([write])
