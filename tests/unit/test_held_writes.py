@@ -21,8 +21,9 @@ import pytest
 from jobdeck.clock import SystemClock
 from jobdeck.engine import Engine, EngineOptions
 from jobdeck.engine.records import new_execution
+from jobdeck.errors import StoreUnavailable
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
-from jobdeck.store import SqlStore, _engine
+from jobdeck.store import SqlStore, _base, _engine, held
 from jobdeck.store.held import WriteStatus, spool_files
 from jobdeck.testing import wait_until
 
@@ -238,3 +239,31 @@ def test_a_spool_left_by_a_process_that_died_is_replayed_at_the_next_start_and_i
     assert closed == 3
     assert closed_statuses == [ExecutionStatus.FAILED] * 3
     assert left == []
+
+
+async def test_closing_the_store_while_writes_are_held_spools_them_for_the_next_start_even_with_the_same_pid(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_base, "CLOSE_WAIT_S", 0.5)
+    store = SqlStore(f"sqlite+aiosqlite:///{db_path}")
+    await store.open()
+    lock = Lock(db_path)
+    lock.hold()
+    record = claim(FIRE)
+    claiming = asyncio.ensure_future(store.insert_execution(record))
+    await wait_until(statuses(store), lambda s: s.held == 1, timeout=5, what="held")
+    await store.close()  # a SIGTERM during the outage: the held claim goes to the spool, its caller is told
+    with pytest.raises(StoreUnavailable, match="held"):
+        await claiming
+    assert len(spool_files(db_path.parent, db_path.name)) == 1
+    lock.release()
+    lock.close()
+    # The next start is another process — in a container, quite possibly with the same pid.
+    monkeypatch.setattr(held, "_INCARNATION", "restarted")
+    again = SqlStore(f"sqlite+aiosqlite:///{db_path}")
+    await again.open()
+    try:
+        assert (await again.get_execution(record.id)).status is ExecutionStatus.RUNNING
+        assert spool_files(db_path.parent, db_path.name) == []
+    finally:
+        await again.close()

@@ -9,8 +9,8 @@ anything else runs (claims are ``ON CONFLICT DO NOTHING`` and closes touch runni
 did land before the crash is not applied twice). A replayed claim of a dead process is then closed by the
 engine's start-up recovery like any record that process left running.
 
-The spool sits next to a SQLite file (``jobs.db`` → ``jobs.db.spool-<pid>-<n>.jsonl``); for PostgreSQL in the
-working directory (``jobdeck-<database>.spool-<pid>-<n>.jsonl``) unless the store is given another folder. One
+The spool sits next to a SQLite file (``jobs.db`` → ``jobs.db.spool-<pid>-<token>-<n>.jsonl``); for PostgreSQL in
+the working directory (``jobdeck-<database>.spool-…``). One
 file per store (a server has two: the API's and the engine's), so that clearing one never drops the other's.
 """
 
@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = ["Spool", "SpooledWrite", "WriteStatus", "spool_files"]
 
 _log = logging.getLogger(__name__)
 _sequence = itertools.count(1)
+_INCARNATION = secrets.token_hex(4)
+"""Names this process's spool files apart from a previous process with the same pid (containers reuse pid 1)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,7 +71,7 @@ class Spool:
     def __init__(self, folder: Path, stem: str) -> None:
         self._folder = folder
         self._stem = stem
-        self.path = folder / f"{stem}.spool-{os.getpid()}-{next(_sequence)}.jsonl"
+        self.path = folder / f"{stem}.spool-{os.getpid()}-{_INCARNATION}-{next(_sequence)}.jsonl"
 
     def append(self, writes: list[SpooledWrite]) -> None:
         """Append ``writes`` durably (flushed and fsynced before returning)."""
@@ -117,11 +120,14 @@ def read_spool(path: Path) -> list[SpooledWrite]:
 
 def _owner_alive(path: Path) -> bool:
     try:
-        pid = int(path.name.rsplit(".spool-", 1)[1].split("-", 1)[0])
-    except (IndexError, ValueError):
+        pid_text, incarnation = path.name.rsplit(".spool-", 1)[1].split("-")[:2]
+        pid = int(pid_text)
+    except ValueError:
         return False
-    if pid == os.getpid():
+    if incarnation == _INCARNATION:
         return True  # another store of this process: its own to clear
+    if pid == os.getpid():
+        return False  # a previous process that had our pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
