@@ -244,7 +244,7 @@ class Firing:
         ]
         await self._runner.launch_many(launches)
 
-    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False) -> None:
+    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False, catch_up: bool = False) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
@@ -273,7 +273,7 @@ class Firing:
                 trigger=TriggerKind.SCHEDULE,
                 kwargs=spec.kwargs,
             )
-            await self._runner.launch(spec, entry.invoker, execution)
+            await self._runner.launch(spec, entry.invoker, execution, catch_up=catch_up)
 
         async def skip(reason: str) -> None:
             await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
@@ -321,4 +321,4 @@ class Firing:
             await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
             await self._store.record_fire(spec.id, plan.missed_last)
         for fire_time in plan.run:
-            self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")
+            self._spawn(self._fire(spec.id, fire_time, catch_up=True), name=f"jobdeck-catch-up:{spec.id}")
