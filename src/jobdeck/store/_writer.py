@@ -30,77 +30,34 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
 from jobdeck.models import Execution
-from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts, sqlite_closed_after
-from jobdeck.store._raw import RawSqlite, merge_layers
-from jobdeck.store._rows import execution_values
-from jobdeck.store.held import Spool, SpooledWrite, WriteStatus, read_spool
-from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
+from jobdeck.store._batch import BatchApply, Work, _Write, claim_key, duration_between
+from jobdeck.store._raw import RawSqlite
+from jobdeck.store._shared_read import SharedRead
+from jobdeck.store.held import LAG_S, Spool, SpooledWrite, WriteStatus, read_spool
 
-__all__ = ["CLOSED", "GroupCommit", "SharedRead", "duration_between"]
+__all__ = ["CLOSED", "LAG_S", "GroupCommit", "SharedRead", "duration_between"]
 
 CLOSED = "The store is closed"
 """The message of the StoreUnavailable raised by a closed store (never held: nothing will take it any more)."""
 
 MAX_BATCH = 2000
 """Writes per transaction at most: keeps a batch's lock time (and a failed batch's retry) bounded."""
-CHUNK = 500
 HELD_IN_MEMORY = 1000
 """Held writes kept in memory only; past this many, held claims and closes are also appended to the spool."""
-LAG_S = 2.0
-"""A write waiting longer than this (a lock held elsewhere) makes the writer report itself lagging."""
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
 """Pause before retrying held writes: doubling from the first to the last (SQLite adds its busy timeout)."""
 
-Work = Callable[[AsyncConnection], Awaitable[Any]]
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
 InDriverThread = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
-def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElement[float]:
-    """``finished - started_at`` in seconds, computed by the database for the row being updated."""
-    started = executions.c.started_at
-    if dialect == "postgresql":
-        return cast(extract("epoch", finished - started), Float)
-    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime('%s') plus the microsecond digits,
-    # exact where julianday() would round to milliseconds.
-    whole = cast(func.strftime("%s", func.substr(finished, 1, 19)), Integer) - cast(
-        func.strftime("%s", func.substr(started, 1, 19)), Integer
-    )
-    micros = cast(func.substr(finished, 21), Integer) - cast(func.substr(started, 21), Integer)
-    return cast(whole, Float) + micros / 1_000_000.0
-
-
-@dataclass(eq=False)
-class _Write:
-    kind: str
-    """``insert`` (record: the execution; key: its id), ``close`` (values: the columns to set; key: the id),
-    ``merge`` or ``work``."""
-    future: asyncio.Future[Any]
-    values: dict[str, Any] = field(default_factory=dict)
-    record: Execution | None = None
-    key: str = ""
-    work: Work | None = None
-    statement: Any = None
-    """``merge``: the statement executed (many at once) with ``values`` as parameters."""
-    group: str = ""
-    rows: list[tuple[str, dict[str, Any]]] | None = None
-    """``merge`` of several ``(key, params)`` at once (instead of ``key`` / ``values``)."""
-    spooled: bool = False
-    """Also kept in the spool file (held past the memory bound, or replayed from a spool)."""
-
-
-class GroupCommit:
+class GroupCommit(BatchApply):
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
@@ -479,179 +436,12 @@ class GroupCommit:
     async def _transaction(self, batch: list[_Write]) -> list[Any]:
         """Apply ``batch`` in one transaction; each write's result, in order."""
         if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
-            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, claim_key))
             if self._after_commit is not None:
                 self._after_commit()
             return results
         async with self._tx(write=True) as conn:
             return await self._apply(conn, batch)
-
-    # -- applying a batch in one transaction -----------------------------------------------------------------
-
-    async def _apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
-        merges = [w for w in batch if w.kind == "merge"]
-        if merges:
-            await self._merges(conn, merges)
-        ordered = iter(await self._ordered(conn, [w for w in batch if w.kind != "merge"]))
-        return [None if w.kind == "merge" else next(ordered) for w in batch]
-
-    async def _merges(self, conn: AsyncConnection, merges: Sequence[_Write]) -> None:
-        groups: dict[str, list[_Write]] = {}
-        for write in merges:
-            groups.setdefault(write.group, []).append(write)
-        for writes in groups.values():
-            for layer in merge_layers(writes):
-                await conn.execute(writes[0].statement, layer)
-
-    async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
-        results: list[Any] = []
-        i = 0
-        while i < len(batch):
-            kind = batch[i].kind
-            j = i + 1
-            if kind != "work":
-                while j < len(batch) and batch[j].kind == kind:
-                    j += 1
-            run = batch[i:j]
-            if kind == "insert":
-                results += await self._inserts(conn, run)
-            elif kind == "close":
-                results += await self._closes(conn, run)
-            else:
-                work = run[0].work
-                assert work is not None
-                results.append(await work(conn))
-            i = j
-        return results
-
-    async def _inserts(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
-        # ON CONFLICT DO NOTHING against uq_executions_claim; RETURNING tells which rows were written.
-        insert = postgresql.insert(executions) if self._dialect == "postgresql" else sqlite.insert(executions)
-        stmt = insert.on_conflict_do_nothing().returning(executions.c.id)
-        written: set[str] = set()
-        # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
-        # replicas inserting the same fires then take the unique index's locks in the same order.
-        for chunk in _chunks(sorted(run, key=_claim_key)):
-            params = [execution_values(_record(w)) for w in chunk]
-            written.update((await conn.execute(stmt, params)).scalars())
-        return [w.key in written for w in run]
-
-    async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
-        c = executions.c
-        sqlite = self._dialect == "sqlite"
-        # id → its counter keys (job, hour) and start on SQLite, where the store counts its closes; None on PostgreSQL.
-        running: dict[str, tuple[str, str, str] | None] = {}
-        for chunk in _chunks(run):
-            found = c.id.in_([w.key for w in chunk]), IS_RUNNING
-            if sqlite:
-                query = select(text(SQLITE_CLOSED_ROWS)).select_from(executions).where(*found)
-                running.update(
-                    (found_id, (job_id, hour, started)) for found_id, job_id, hour, started in await conn.execute(query)
-                )
-            else:
-                query = select(c.id).where(*found).with_for_update()
-                running.update(dict.fromkeys((await conn.execute(query)).scalars()))
-        results = []
-        todo: list[_Write] = []
-        counts = SqliteCloseCounts()
-        for write in run:
-            ok = write.key in running
-            if ok:
-                counter_keys = running.pop(write.key)  # a second close of one record in a batch finds it closed
-                todo.append(write)
-                if counter_keys is not None:
-                    job_id, hour, started_at = counter_keys
-                    duration = sqlite_closed_after(started_at, write.values["finished_at"])
-                    counts.add(job_id, hour, write.values["status"], duration)
-            results.append(ok)
-        # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
-        # in one order take the hourly rows' locks without waiting on each other in a cycle.
-        todo.sort(key=_counter_key)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for write in todo:
-            groups.setdefault(tuple(sorted(write.values)), []).append(
-                {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
-            )
-        for keys, params in groups.items():
-            await conn.execute(self._close_statement(keys), params)
-        if sqlite:  # PostgreSQL's counters are kept by its trigger
-            for sql, counter_rows in counts.statements():
-                await conn.exec_driver_sql(sql, counter_rows)
-        return results
-
-    def _close_statement(self, keys: tuple[str, ...]) -> Any:
-        c = executions.c
-        values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
-        values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
-        return update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
-
-
-class SharedRead:
-    """Concurrent calls of one read share a query: a call made while the query runs waits for the next one, which
-    starts after that call began — so every caller sees every write committed before it asked, as with a query of
-    its own, while a burst of callers costs a few queries instead of one each."""
-
-    def __init__(self, fetch: Callable[[], Awaitable[Any]], *, watched: str | None = None) -> None:
-        self._fetch = fetch
-        self._watched = watched
-        """What the read is for, when its lag matters to health (see :meth:`waiting_since`); logged when slow."""
-        self._since: float | None = None
-        self._lagging = False
-        self._next: asyncio.Future[Any] | None = None
-        self._busy = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def __call__(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._busy and self._loop is not None and not self._loop.is_closed():
-                return await self._fetch()  # another loop's store use: no sharing across loops
-            self._loop, self._next, self._busy = loop, None, False
-        if self._next is None:
-            self._next = loop.create_future()
-            if not self._busy:
-                self._busy = True
-                self._task = loop.create_task(self._pump(), name="jobdeck-shared-read")
-        return await asyncio.shield(self._next)
-
-    def waiting_since(self) -> float | None:
-        """``time.monotonic()`` when the query under way began (None: none is)."""
-        return self._since
-
-    def _lag(self) -> None:
-        if self._since is not None and not self._lagging:
-            self._lagging = True
-            logging.getLogger(__name__).warning(
-                "jobdeck: the database has not answered the %s for %.0f s: it is busy or locked", self._watched, LAG_S
-            )
-
-    async def _fetch_watched(self) -> Any:
-        self._since = time.monotonic()
-        lag = asyncio.get_running_loop().call_later(LAG_S, self._lag)
-        try:
-            return await self._fetch()
-        finally:
-            lag.cancel()
-            self._since = None
-            if self._lagging:
-                self._lagging = False
-                logging.getLogger(__name__).warning("jobdeck: the database answers the %s again", self._watched)
-
-    async def _pump(self) -> None:
-        fetch = self._fetch if self._watched is None else self._fetch_watched
-        try:
-            while self._next is not None:
-                future, self._next = self._next, None
-                try:
-                    result = await fetch()
-                except Exception as exc:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: no "never retrieved" warning when every caller went away
-                else:
-                    future.set_result(result)
-        finally:
-            self._busy = False
 
 
 async def _nothing(conn: AsyncConnection) -> None:
@@ -671,22 +461,3 @@ def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
     if isinstance(error, Exception):
         return error
     raise error
-
-
-def _record(write: _Write) -> Execution:
-    assert write.record is not None, "an insert write carries its record"
-    return write.record
-
-
-def _claim_key(write: _Write) -> tuple[str, datetime, int]:
-    # The unique claim index's own order (aware datetimes compare as instants).
-    record = _record(write)
-    return (record.job_id, record.scheduled_time, record.attempt)
-
-
-def _counter_key(write: _Write) -> tuple[str, str]:
-    return (str(write.values.get("status")), write.key)
-
-
-def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
-    return [run[i : i + CHUNK] for i in range(0, len(run), CHUNK)]

@@ -29,7 +29,10 @@ from typing import Any
 
 from jobdeck.models import Execution, ExecutionStatus, TriggerKind
 
-__all__ = ["Spool", "SpooledWrite", "WriteStatus", "spool_files"]
+__all__ = ["LAG_S", "Spool", "SpooledWrite", "WriteStatus", "spool_files"]
+
+LAG_S = 2.0
+"""A write (or a read a fire waits for) taking longer than this — a lock held elsewhere — counts as lagging."""
 
 _log = logging.getLogger(__name__)
 _sequence = itertools.count(1)
