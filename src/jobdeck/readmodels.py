@@ -79,7 +79,8 @@ class SchedulerStats:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HealthReport:
     status: str
-    """healthy | degraded (store unreachable) | stopped (scheduler not running)."""
+    """healthy | degraded (store unreachable, or record writes failing or lagging) | stopped (scheduler not
+    running)."""
     running: bool
     state: str
     timestamp: datetime
@@ -90,3 +91,12 @@ class HealthReport:
     store_error: str | None = None
     scheduling: bool = True
     """False in an API-only process: another process schedules this SQLite file's jobs."""
+    reason: str | None = None
+    """Why the status is not ``healthy`` (None when it is)."""
+    writes_ok: bool = True
+    """False while record writes fail (held) or wait long: records lag behind what happens."""
+    writes_waiting: int = 0
+    writes_held: int = 0
+    writes_spooled: int = 0
+    oldest_unwritten_age_s: float | None = None
+    """Seconds the oldest record write not yet in the database has waited."""

@@ -475,7 +475,9 @@ class SchedulerService:
         )
 
     async def health(self) -> HealthReport:
-        """Whether the scheduler runs and the store answers. Never raises."""
+        """Whether the scheduler runs, the store answers and record writes land. ``degraded`` as soon as writes
+        fail (held) or wait long, with the reason and the age of the oldest unwritten record — as the writers
+        saw them, no query. Never raises."""
         now = self._clock.now()
         latency: float | None = None
         error: str | None = None
@@ -483,12 +485,18 @@ class SchedulerService:
             latency = await self._store.ping()
         except StoreUnavailable as exc:
             error = exc.message
+        # The API's store and the engine's (its own on the engine's thread, else the same one): the worse.
+        statuses = [self._engine.write_status(), self._store.write_status()]
+        writes = min(statuses, key=lambda w: (w.ok, -(w.oldest_age_s or 0.0)))
+        reason: str | None
         if not self._engine.running:
-            status = "stopped"
+            status, reason = "stopped", "the scheduler is not running"
         elif error is not None:
-            status = "degraded"
+            status, reason = "degraded", error
+        elif not writes.ok:
+            status, reason = "degraded", writes.reason
         else:
-            status = "healthy"
+            status, reason = "healthy", None
         return HealthReport(
             status=status,
             running=self._engine.running,
@@ -500,4 +508,10 @@ class SchedulerService:
             uptime_s=round((now - self._started_at).total_seconds(), 3),
             version=self._version,
             scheduling=self._engine.scheduling,
+            reason=reason,
+            writes_ok=writes.ok,
+            writes_waiting=max(w.waiting for w in statuses),
+            writes_held=max(w.held for w in statuses),
+            writes_spooled=max(w.spooled for w in statuses),
+            oldest_unwritten_age_s=writes.oldest_age_s,
         )

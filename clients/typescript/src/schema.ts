@@ -1162,6 +1162,12 @@ export interface components {
              * @enum {string}
              */
             role: "scheduler" | "api-only";
+            /**
+             * Reason
+             * @description why the status is not healthy
+             */
+            reason?: string | null;
+            writes?: components["schemas"]["WritesHealthOut"] | null;
         };
         /**
          * HealthzOut
@@ -1522,6 +1528,37 @@ export interface components {
              * @description password (a signed-in user) or token (an API token)
              */
             via: string;
+        };
+        /**
+         * WritesHealthOut
+         * @description The record writes of this process (claims, closes, progress), as the writer sees them.
+         */
+        WritesHealthOut: {
+            /**
+             * Ok
+             * @description false while writes fail and are held, or wait long (a locked database)
+             */
+            ok: boolean;
+            /**
+             * Waiting
+             * @description writes not yet committed
+             */
+            waiting: number;
+            /**
+             * Held
+             * @description writes the database refused, retried until they land
+             */
+            held: number;
+            /**
+             * Spooled
+             * @description held writes also kept in the spool file (survive a crash)
+             */
+            spooled: number;
+            /**
+             * Oldest Unwritten Age S
+             * @description seconds the oldest uncommitted write has waited
+             */
+            oldest_unwritten_age_s: number | null;
         };
     };
     responses: never;

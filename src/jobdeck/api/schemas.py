@@ -544,6 +544,16 @@ class StoreHealthOut(BaseModel):
 HealthStatus = Literal["healthy", "degraded", "stopped"]
 
 
+class WritesHealthOut(BaseModel):
+    """The record writes of this process (claims, closes, progress), as the writer sees them."""
+
+    ok: bool = Field(description="false while writes fail and are held, or wait long (a locked database)")
+    waiting: int = Field(description="writes not yet committed")
+    held: int = Field(description="writes the database refused, retried until they land")
+    spooled: int = Field(description="held writes also kept in the spool file (survive a crash)")
+    oldest_unwritten_age_s: float | None = Field(description="seconds the oldest uncommitted write has waited")
+
+
 class HealthOut(BaseModel):
     status: HealthStatus
     running: bool
@@ -555,6 +565,8 @@ class HealthOut(BaseModel):
     version: str
     scheduling: bool = Field(description="Whether this process fires jobs on their schedules (see role)")
     role: SchedulingRole = Field(description="scheduler, or api-only (another process schedules this SQLite file)")
+    reason: str | None = Field(default=None, description="why the status is not healthy")
+    writes: WritesHealthOut | None = None
 
     @classmethod
     def of(cls, h: HealthReport, tz: tzinfo) -> HealthOut:
@@ -569,6 +581,14 @@ class HealthOut(BaseModel):
             version=h.version,
             scheduling=h.scheduling,
             role="scheduler" if h.scheduling else "api-only",
+            reason=h.reason,
+            writes=WritesHealthOut(
+                ok=h.writes_ok,
+                waiting=h.writes_waiting,
+                held=h.writes_held,
+                spooled=h.writes_spooled,
+                oldest_unwritten_age_s=h.oldest_unwritten_age_s,
+            ),
         )
 
 

@@ -8,16 +8,19 @@ the older ones are summed up in one ``missed`` record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jobdeck.models import Schedule
 from jobdeck.schedules import next_fire_time
 
-__all__ = ["CatchUp", "plan_catch_up"]
+__all__ = ["CatchUp", "HandOver", "Stall", "plan_catch_up", "plan_hand_over"]
 
 MAX_COUNTED = 10_000
 """Missed fires are counted one by one up to this many; beyond, the summary says "at least"."""
+MAX_STALL_RECORDS = 100
+"""``missed`` records per job for the fires of one stall; the oldest beyond these share one record (its span)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,3 +87,85 @@ def _latest_before(schedule: Schedule, now: datetime) -> datetime | None:
         if latest is not None:
             return latest
     return None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stall:
+    """Several fires of one job handed over at once: the timer woke late (the process was stopped, its event loop
+    blocked, or the clock jumped)."""
+
+    first: datetime
+    last: datetime
+    count: int
+    late: float
+    """Seconds the oldest fire came late (how long the timer could not hand fires over)."""
+    runs: datetime | None
+    """The fire of the group that runs (coalesce), or None."""
+    summed: int = 0
+    """When more than :data:`MAX_STALL_RECORDS` fires are missed, the oldest ``summed`` of them share one record
+    (at the oldest fire time), ending at :attr:`summed_last`."""
+    summed_last: datetime | None = None
+
+    def message(self, fire_time: datetime, *, grace: float) -> str:
+        """The ``missed`` record's message for one fire of the group."""
+        lost = (
+            f"the timer came {round(self.late)} s late and handed over {self.count} fires due between "
+            f"{self.first.isoformat()} and {self.last.isoformat()} at once (the process was stopped, its event "
+            "loop blocked, or the clock jumped)"
+        )
+        if self.summed and fire_time == self.first and self.summed_last is not None:
+            lost = (
+                f"this record stands for {self.summed} fires between {self.first.isoformat()} and "
+                f"{self.summed_last.isoformat()}: {lost}"
+            )
+        if self.runs is not None and fire_time != self.runs:
+            return f"missed: {lost}; coalesced into the run of {self.runs.isoformat()}"
+        return f"missed: {lost}; this one came beyond the misfire grace ({grace:g} s)"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HandOver:
+    """What becomes of the fires the timer handed over for one job at one wake-up."""
+
+    run: tuple[datetime, ...] = ()
+    missed: tuple[tuple[datetime, float], ...] = ()
+    """``(fire_time, lateness)`` of the ``missed`` records to write, oldest first (the first may stand for
+    several fires: see :attr:`Stall.summed`)."""
+    stall: Stall | None = None
+    """Set when several fires came at once (their ``missed`` records say so)."""
+
+
+def plan_hand_over(
+    fire_times: Sequence[datetime], *, now: datetime, coalesce: bool, misfire_grace: float | None
+) -> HandOver:
+    """Judge the fires of one job handed over at ``now`` (oldest first): each one later than the misfire grace is
+    missed; with ``coalesce`` only the newest of several may run and the others are missed (merged). Every fire
+    time ends in ``run`` or ``missed``: none is dropped without a record."""
+    lateness = [(fire, (now - fire).total_seconds()) for fire in fire_times]
+    in_grace = [misfire_grace is None or late <= misfire_grace for _, late in lateness]
+    if len(lateness) == 1:
+        return HandOver(run=(fire_times[0],)) if in_grace[0] else HandOver(missed=(lateness[0],))
+    if coalesce:
+        runs = fire_times[-1] if in_grace[-1] else None
+        run: tuple[datetime, ...] = () if runs is None else (runs,)
+        missed = tuple(lateness if runs is None else lateness[:-1])
+    else:
+        runs = None
+        run = tuple(fire for (fire, _), ok in zip(lateness, in_grace, strict=True) if ok)
+        missed = tuple(item for item, ok in zip(lateness, in_grace, strict=True) if not ok)
+    summed, summed_last = 0, None
+    if len(missed) > MAX_STALL_RECORDS:
+        # The oldest fires share the first record: a long stall of a frequent job stays a readable history.
+        summed = len(missed) - MAX_STALL_RECORDS + 1
+        summed_last = missed[summed - 1][0]
+        missed = (missed[0], *missed[summed:])
+    stall = Stall(
+        first=fire_times[0],
+        last=fire_times[-1],
+        count=len(fire_times),
+        late=lateness[0][1],
+        runs=runs,
+        summed=summed,
+        summed_last=summed_last,
+    )
+    return HandOver(run=run, missed=missed, stall=stall)

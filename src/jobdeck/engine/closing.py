@@ -41,6 +41,7 @@ class Closing:
     _board: ProgressBoard
     _runs: dict[str, Run]
     _running_per_job: dict[str, int]
+    _closing_per_job: dict[str, int]
     _ending: list[Run]
     _closer: asyncio.Task[None] | None
     _close_holds: int
@@ -87,6 +88,8 @@ class Closing:
             return
         self._uncount(run)
         run.ended = True
+        job_id = run.spec.id
+        self._closing_per_job[job_id] = self._closing_per_job.get(job_id, 0) + 1
         now = self._clock.now()
         last = self._last_end
         if last is not None and last <= now < last + _SAME_END:
@@ -168,6 +171,13 @@ class Closing:
             return
         run.over = True
         self._uncount(run)
+        if run.ended:
+            job_id = run.spec.id
+            left = self._closing_per_job[job_id] - 1
+            if left:
+                self._closing_per_job[job_id] = left
+            else:
+                del self._closing_per_job[job_id]
         for timer in [*(run.timers or ()), run.escalation]:
             if timer is not None:
                 timer.cancel()

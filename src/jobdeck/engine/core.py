@@ -38,6 +38,7 @@ from jobdeck.models import (
 )
 from jobdeck.schedules import next_fire_time, parse_schedule
 from jobdeck.store.base import Store
+from jobdeck.store.held import WriteStatus
 
 __all__ = ["Engine", "JobView", "PauseExpiredHandler"]
 
@@ -73,6 +74,7 @@ class Engine(Firing):
             clock=clock,
             options=self._options,
             cancel_local=lambda eid, reason: self._runner.request_cancel(eid, reason=reason),
+            local_counts=lambda: (self._runner.running_counts(), self._runner.closing_counts()),
         )
         self._retries = RetryScheduler(clock=clock, start=self._start_retry)
         self._log_handler = RunLogHandler(self._runner.board)
@@ -114,6 +116,10 @@ class Engine(Firing):
     def local_running(self) -> list[str]:
         """Ids of the executions running in this process, oldest first."""
         return self._runner.running_ids()
+
+    def write_status(self) -> WriteStatus:
+        """The health of the engine's store writes (claims, closes …): see :meth:`Store.write_status`."""
+        return self._store.write_status()
 
     def local_running_counts(self) -> dict[str, int]:
         """Runs going on in this process per job id, from claim to the end of their job, without asking the

@@ -2,6 +2,13 @@
 admitted together) or one by one (jitter, overlap waits, catch-up) — and the records of fires that do not run
 (missed, skipped).
 
+Every fire ends as exactly one record. While the database refuses writes, a fire's claim is held by the store's
+writer and the fire waits for it (it does not run unrecorded: on PostgreSQL the claim is what keeps replicas from
+running a fire twice); a claim that lands beyond the misfire grace closes its record ``missed`` instead of running
+(see ``Runner.launch``). Fires the timer hands over several at once — it woke late: the process was stopped, its
+loop blocked, the clock jumped — are judged by :func:`~jobdeck.engine.catchup.plan_hand_over`: each one merged
+(coalesce) or late beyond the grace is a ``missed`` record saying so, with the span.
+
 :class:`Firing` is a part of :class:`~jobdeck.engine.core.Engine` (its base): the state it uses is the engine's.
 """
 
@@ -17,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
-from jobdeck.engine.catchup import plan_catch_up
+from jobdeck.engine.catchup import Stall, plan_catch_up
 from jobdeck.engine.kinds import JobInvoker
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import format_seconds
@@ -130,8 +137,8 @@ class Firing:
         finally:
             self._runner.when_closed(resume)
 
-    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
-        self._spawn(self._record_missed(job_id, fire_time, lateness), name=f"jobdeck-missed:{job_id}")
+    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None) -> None:
+        self._spawn(self._record_missed(job_id, fire_time, lateness, stall), name=f"jobdeck-missed:{job_id}")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -237,7 +244,7 @@ class Firing:
         ]
         await self._runner.launch_many(launches)
 
-    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False) -> None:
+    async def _fire(self, job_id: str, fire_time: datetime, *, marked: bool = False, catch_up: bool = False) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
@@ -266,7 +273,7 @@ class Firing:
                 trigger=TriggerKind.SCHEDULE,
                 kwargs=spec.kwargs,
             )
-            await self._runner.launch(spec, entry.invoker, execution)
+            await self._runner.launch(spec, entry.invoker, execution, catch_up=catch_up)
 
         async def skip(reason: str) -> None:
             await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
@@ -287,13 +294,18 @@ class Firing:
             )
         )
 
-    async def _record_missed(self, job_id: str, fire_time: datetime, lateness: float) -> None:
+    async def _record_missed(
+        self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None
+    ) -> None:
         entry = self._entries.get(job_id)
         if entry is None:
             return
         spec = entry.spec
         await self._store.record_fire(job_id, fire_time)
-        message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
+        if stall is not None:
+            message = stall.message(fire_time, grace=spec.misfire_grace)
+        else:
+            message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
         await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
 
     async def _catch_up(self, entry: Entry) -> None:
@@ -309,4 +321,4 @@ class Firing:
             await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
             await self._store.record_fire(spec.id, plan.missed_last)
         for fire_time in plan.run:
-            self._spawn(self._fire(spec.id, fire_time), name=f"jobdeck-catch-up:{spec.id}")
+            self._spawn(self._fire(spec.id, fire_time, catch_up=True), name=f"jobdeck-catch-up:{spec.id}")

@@ -8,6 +8,10 @@
   (or, should it not end within twice the cancel grace, anyway). When fires come faster than runs stop, the newest
   fire wins and the older waiting one is recorded ``skipped``.
 
+Running is counted in the store (every replica's runs), less this process's runs whose job has ended but whose
+record is not closed yet (its close is on its way or held while the database refuses writes): a run waiting for
+its record is not a running instance, so a slow or locked database does not turn fires into ``skipped`` ones.
+
 Manual triggers are not subject to the policy (they answer 409 at ``max_instances`` unless forced); neither are
 retries, which continue a fire that already ran.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +37,8 @@ Start = Callable[[], Coroutine[Any, Any, None]]
 Skip = Callable[[str], Coroutine[Any, Any, None]]
 Fire = tuple[JobSpec, datetime]
 StartMany = Callable[[list[Fire]], Coroutine[Any, Any, None]]
+LocalCounts = Callable[[], tuple[Mapping[str, int], Mapping[str, int]]]
+"""This process's runs per job: (going — claimed, job not ended; ended — record not closed yet)."""
 
 _POLL = 0.5
 """How often a waiting fire re-counts running executions (runs on other replicas end without telling us)."""
@@ -42,13 +48,21 @@ class OverlapGate:
     """Admits scheduled fires according to their job's overlap policy.
 
     ``cancel_local(execution_id, reason)`` stops a run of this process (``replace``); runs elsewhere see the
-    store's cancel flag at their next heartbeat.
+    store's cancel flag at their next heartbeat. ``local_counts`` tells this process's runs (see
+    :data:`LocalCounts`); without it the store's count is taken as it is.
     """
 
     def __init__(
-        self, store: Store, *, clock: Clock, options: EngineOptions, cancel_local: Callable[[str, str], bool]
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        options: EngineOptions,
+        cancel_local: Callable[[str, str], bool],
+        local_counts: LocalCounts | None = None,
     ) -> None:
         self._store = store
+        self._local_counts = local_counts
         self._clock = clock
         self._options = options
         self._cancel_local = cancel_local
@@ -101,11 +115,13 @@ class OverlapGate:
         over: list[Fire] = []
         try:
             counts = await self._store.count_running()
+            going, ended = self._local_counts() if self._local_counts is not None else ({}, {})
             admitted: list[Fire] = []
             for fire in fires:
                 spec = fire[0]
                 limit = spec.max_instances if spec.overlap_policy is OverlapPolicy.ALLOW else 1
-                (admitted if counts.get(spec.id, 0) < limit else over).append(fire)
+                running = _running(spec.id, counts, going, ended) if ended else counts.get(spec.id, 0)
+                (admitted if running < limit else over).append(fire)
             if admitted:
                 await start_many(admitted)
         finally:
@@ -184,7 +200,11 @@ class OverlapGate:
                 await asyncio.wait_for(event.wait(), timeout)
 
     async def _running(self, job_id: str) -> int:
-        return (await self._store.count_running()).get(job_id, 0)
+        counts = await self._store.count_running()
+        if self._local_counts is None:
+            return counts.get(job_id, 0)
+        going, ended = self._local_counts()
+        return _running(job_id, counts, going, ended)
 
     async def _cancel_running(self, job_id: str, fire_time: datetime) -> None:
         reason = f"replaced by the fire at {fire_time.isoformat()}"
@@ -192,3 +212,9 @@ class OverlapGate:
             with contextlib.suppress(ExecutionNotRunning, ExecutionNotFound):
                 await self._store.request_cancel(execution.id, self._clock.now())
             self._cancel_local(execution.id, reason)
+
+
+def _running(job_id: str, stored: Mapping[str, int], going: Mapping[str, int], ended: Mapping[str, int]) -> int:
+    """The store's running count less this process's ended runs still recorded ``running`` — never below the runs
+    this process has going (a close may commit between the store's count and the runner's bookkeeping)."""
+    return max(stored.get(job_id, 0) - ended.get(job_id, 0), going.get(job_id, 0))

@@ -29,7 +29,15 @@ from jobdeck.engine.outcome import (
     render_return_value,
 )
 from jobdeck.engine.runs import Run, Stop
-from jobdeck.models import Execution, ExecutionStatus, JobSpec, ProgressUpdate
+from jobdeck.models import (
+    Execution,
+    ExecutionClose,
+    ExecutionStatus,
+    JobSpec,
+    OverlapPolicy,
+    ProgressUpdate,
+    TriggerKind,
+)
 from jobdeck.store.base import Store
 
 __all__ = [
@@ -44,6 +52,26 @@ __all__ = [
 
 STILL_RUNNING = "cancel requested, still running"
 """The progress message of a thread job that did not stop within the cancel grace (it cannot be killed)."""
+
+
+def _late_claim(spec: JobSpec, execution: Execution, now: datetime) -> str | None:
+    """Why a scheduled fire whose claim committed at ``now`` must not run, or None: the claim came beyond the
+    misfire grace. Only under the policies that never make a fire wait (``skip``, ``allow``), where that means
+    the database kept the claim (or the claim of the job's previous fire) waiting."""
+    late = (now - execution.scheduled_time).total_seconds()
+    if late <= spec.misfire_grace:  # the usual case, first: one subtraction per fire
+        return None
+    if late <= spec.misfire_grace + (spec.jitter or 0.0):
+        return None
+    if execution.trigger is not TriggerKind.SCHEDULE or spec.overlap_policy not in _UNWAITED:
+        return None
+    return (
+        f"missed: claimed {late:.0f} s after its fire time, beyond the misfire grace "
+        f"({format_seconds(spec.misfire_grace)} s), as the database kept the claim waiting; not run"
+    )
+
+
+_UNWAITED = (OverlapPolicy.SKIP, OverlapPolicy.ALLOW)
 
 
 class Runner(Closing):
@@ -65,6 +93,8 @@ class Runner(Closing):
         self._runs: dict[str, Run] = {}
         self._running_per_job: dict[str, int] = {}
         """Runs of each job from their claim until their job ends (see :meth:`running_counts`)."""
+        self._closing_per_job: dict[str, int] = {}
+        """Runs of each job whose job ended and whose record is not closed yet (see :meth:`closing_counts`)."""
         self._ending: list[Run] = []
         self._closer: asyncio.Task[None] | None = None
         self._close_holds = 0
@@ -89,6 +119,12 @@ class Runner(Closing):
         copy is one step under the GIL)."""
         return dict(self._running_per_job)
 
+    def closing_counts(self) -> dict[str, int]:
+        """Runs of this process per job whose job has ended but whose record still says ``running`` (the close
+        is on its way, or held while the database refuses writes): the store counts them as running, they are
+        not. The live mapping: read it, do not keep or change it."""
+        return self._closing_per_job
+
     def live(self, execution_id: str) -> ProgressUpdate | None:
         """The latest in-memory progress of a local run, or None."""
         return self._board.live(execution_id)
@@ -105,13 +141,20 @@ class Runner(Closing):
         self._threads = threads
         self._accepting = True
 
-    async def launch(self, spec: JobSpec, invoker: JobInvoker, execution: Execution) -> bool:
+    async def launch(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, *, catch_up: bool = False) -> bool:
         """Claim the run by inserting its ``running`` record, then start it.
 
         Returns False when another process already claimed this fire (nothing is started).
+
+        A scheduled fire whose claim lands later than its misfire grace (the database held the write) does not
+        run: its record is closed ``missed`` saying why — unless it is a ``catch_up`` run, late on purpose.
         """
         if not await self._store.insert_execution(execution):
             return False
+        late = None if catch_up else _late_claim(spec, execution, self._clock.now())
+        if late is not None:
+            await self._close_missed([(execution, late)])
+            return True
         if not self._accepting or self._threads is None:
             # Shutdown began while the claim was in flight: the record must not stay open.
             await self._store.close_execution(
@@ -128,8 +171,12 @@ class Runner(Closing):
         """:meth:`launch` for several runs, claimed together. A run whose claim could not be written is logged
         and dropped (its fire is lost, as a single launch's would be); the others start."""
         results = await self._store.insert_executions([execution for _, _, execution in launches])
+        now = self._clock.now()
+        missed: list[tuple[Execution, str]] = []
         for (spec, invoker, execution), written in zip(launches, results, strict=True):
-            if isinstance(written, Exception):
+            if written is True and (late := _late_claim(spec, execution, now)) is not None:
+                missed.append((execution, late))
+            elif isinstance(written, Exception):
                 self._log.error(
                     "jobdeck: could not claim the fire %s of job %s; it is lost",
                     execution.scheduled_time.isoformat(),
@@ -149,6 +196,20 @@ class Runner(Closing):
             elif written:
                 assert self._threads is not None
                 self._start(spec, invoker, execution, self._threads)
+        if missed:
+            await self._close_missed(missed)
+
+    async def _close_missed(self, late: list[tuple[Execution, str]]) -> None:
+        now = self._clock.now()
+        closes = [
+            ExecutionClose(execution_id=e.id, status=ExecutionStatus.MISSED, finished_at=now, error_message=message)
+            for e, message in late
+        ]
+        for (execution, message), result in zip(late, await self._store.close_executions(closes), strict=True):
+            if isinstance(result, Exception):
+                self._log.error("jobdeck: could not close %s as missed; leaving it to the sweep", execution.id)
+            else:
+                self._log.warning("jobdeck: job %s: %s", execution.job_id, message)
 
     def _start(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
         ctx = JobContext(

@@ -20,6 +20,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from jobdeck.engine.catchup import Stall, plan_hand_over
 from jobdeck.models import Schedule
 from jobdeck.schedules import next_fire_time
 
@@ -28,8 +29,9 @@ __all__ = ["FireCallback", "MissCallback", "ScheduleTrigger", "Timer"]
 FireCallback = Callable[[str, datetime], None]
 """``(job_id, fire_time)``: a fire is due now. Must return at once (spawn a task for any I/O)."""
 
-MissCallback = Callable[[str, datetime, float], None]
-"""``(job_id, fire_time, lateness_seconds)``: the fire came later than the job's misfire grace."""
+MissCallback = Callable[[str, datetime, float, "Stall | None"], None]
+"""``(job_id, fire_time, lateness_seconds, stall)``: the fire came later than the job's misfire grace, or it was
+one of several handed over at once (``stall`` says which) and merged (coalesce)."""
 
 # The engine enforces max_instances itself (from the store); APScheduler must never hold a fire back.
 _UNLIMITED_INSTANCES = 1_000_000
@@ -92,13 +94,15 @@ class Timer:
 
     Build and start it inside the running event loop; all methods must be called from that loop's thread.
     Misfires are judged like APScheduler does (its wall clock at hand-over against the fire time), but with the
-    job's grace in fractional seconds.
+    job's grace in fractional seconds. APScheduler itself never coalesces (it would drop the merged fire times
+    without a word): the timer does, so that every fire time it merged is reported missed.
     """
 
     def __init__(self, *, on_fire: FireCallback, on_missed: MissCallback) -> None:
         self._on_fire = on_fire
         self._on_missed = on_missed
         self._graces: dict[str, float | None] = {}
+        self._coalesce: set[str] = set()
         self._log = logging.getLogger(__name__)
         self._stopped = False
         self._changes = 0
@@ -106,7 +110,7 @@ class Timer:
             timezone=UTC,
             jobstores={"default": _TimerJobStore()},
             executors={"default": _HandOverExecutor(self)},
-            job_defaults={"coalesce": True, "max_instances": _UNLIMITED_INSTANCES, "misfire_grace_time": None},
+            job_defaults={"coalesce": False, "max_instances": _UNLIMITED_INSTANCES, "misfire_grace_time": None},
         )
 
     @property
@@ -144,12 +148,14 @@ class Timer:
         if first is None:
             return
         self._graces[job_id] = misfire_grace
+        if coalesce:
+            self._coalesce.add(job_id)
         self._scheduler.add_job(
             _never_called,
             trigger=trigger,
             id=job_id,
             name=job_id,
-            coalesce=coalesce,
+            coalesce=False,  # see the class docstring
             max_instances=_UNLIMITED_INSTANCES,
             misfire_grace_time=None,
             next_run_time=None if paused else first,
@@ -160,6 +166,7 @@ class Timer:
         """Forget a job (no error when it is not there)."""
         self._changes += 1
         self._graces.pop(job_id, None)
+        self._coalesce.discard(job_id)
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.remove_job(job_id)
 
@@ -199,13 +206,34 @@ class Timer:
             return
         grace = self._graces.get(job_id)
         now = datetime.now(UTC)
-        for run_time in run_times:
-            fire_time = run_time.astimezone(UTC)
+        if len(run_times) == 1:  # the usual case, kept to one comparison
+            fire_time = run_times[0].astimezone(UTC)
             lateness = (now - fire_time).total_seconds()
             try:
                 if grace is not None and lateness > grace:
-                    self._on_missed(job_id, fire_time, lateness)
+                    self._on_missed(job_id, fire_time, lateness, None)
                 else:
                     self._on_fire(job_id, fire_time)
             except Exception:
                 self._log.exception("jobdeck: handing over fire %s of job %s failed", fire_time, job_id)
+            return
+        plan = plan_hand_over(
+            [t.astimezone(UTC) for t in run_times], now=now, coalesce=job_id in self._coalesce, misfire_grace=grace
+        )
+        if plan.stall is not None and plan.missed:
+            self._log.warning(
+                "jobdeck: job %s: %d fires from %s to %s came %.0f s late at once (a stall); %d recorded missed",
+                job_id,
+                plan.stall.count,
+                plan.stall.first.isoformat(),
+                plan.stall.last.isoformat(),
+                plan.stall.late,
+                len(plan.missed),
+            )
+        try:
+            for fire_time, lateness in plan.missed:
+                self._on_missed(job_id, fire_time, lateness, plan.stall)
+            for fire_time in plan.run:
+                self._on_fire(job_id, fire_time)
+        except Exception:
+            self._log.exception("jobdeck: handing over the fires of job %s failed", job_id)

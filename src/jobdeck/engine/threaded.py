@@ -27,6 +27,7 @@ from jobdeck.engine.core import Engine, EngineState, JobView, PauseExpiredHandle
 from jobdeck.engine.options import EngineOptions
 from jobdeck.models import Execution, JobState, ProgressUpdate, Schedule
 from jobdeck.store.base import Store
+from jobdeck.store.held import WriteStatus
 
 __all__ = ["EngineHandle", "ThreadedEngine"]
 
@@ -133,6 +134,9 @@ class ThreadedEngine:
 
     def local_running(self) -> list[str]:
         return self._engine.local_running()
+
+    def write_status(self) -> WriteStatus:
+        return self._store.write_status()
 
     def local_running_counts(self) -> dict[str, int]:
         return self._engine.local_running_counts()

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
@@ -18,11 +19,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from jobdeck.errors import StoreUnavailable
 from jobdeck.store import _engine
 from jobdeck.store._checkpoints import WalCheckpointer
-from jobdeck.store._writer import GroupCommit
+from jobdeck.store._writer import CLOSED, GroupCommit, SharedRead
+from jobdeck.store.held import Spool, WriteStatus
 
 __all__ = ["SqlBase", "page_total"]
 
 T = TypeVar("T")
+
+INLINE_BUSY_TIMEOUT_MS = 250
+"""SQLite busy timeout of the connection an inline store (the engine's) claims and closes on, on its own loop."""
+CLOSE_WAIT_S = 10.0
+"""Seconds :meth:`SqlBase.close` waits for held writes to land before spooling them."""
+
+
+def _spool_for(url: Any) -> Spool | None:
+    """Next to a SQLite file; in the working directory for PostgreSQL; none for an in-memory database."""
+    if url.get_backend_name() == "sqlite":
+        if _engine.is_memory(url) or (url.database or "").startswith("file:"):
+            return None
+        path = Path(url.database).expanduser().absolute()
+        return Spool(path.parent, path.name)
+    return Spool(Path.cwd(), f"jobdeck-{url.database or 'postgres'}")
 
 
 def page_total(offset: int, limit: int, found: int) -> int | None:
@@ -42,6 +59,7 @@ class SqlBase:
         """Write transactions of :meth:`_tx` under way (holding SQLite's write lock across awaits)."""
         self._engine: AsyncEngine | None = None
         self._migrated = False
+        self._replayed = False
         self._closed = False
         self._open_lock = asyncio.Lock()
         self._held: tuple[AsyncConnection, Any] | None = None
@@ -54,11 +72,18 @@ class SqlBase:
             self._dialect,
             in_driver_thread=self._in_driver_thread if self._dialect == "sqlite" else None,
             after_commit=self._wrote,
+            spool=_spool_for(self._url),
         )
         """Execution writes (claims, closes, progress, heartbeats) are group-committed: see ``_writer``."""
+        self._record_reads: list[SharedRead] = []
+        """Reads a fire waits for before its record is written (their lag shows in :meth:`write_status`)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_engine.describe(self._url)!r})"
+
+    def write_status(self) -> WriteStatus:
+        """The execution writer's health: writes failing and held, or waiting long (see ``held``)."""
+        return self._writes.status(self._record_reads)
 
     @property
     def dialect(self) -> str:
@@ -70,7 +95,7 @@ class SqlBase:
         """One transaction (``write``: one that will write; on SQLite it queues for the write lock up front).
         Failures to reach the database come out as StoreUnavailable."""
         if self._closed:
-            raise StoreUnavailable("The store is closed")
+            raise StoreUnavailable(CLOSED)
         if self._engine is None:
             raise RuntimeError("SqlStore.open() must be awaited before the store is used")
         try:
@@ -103,7 +128,7 @@ class SqlBase:
         one. ``work`` manages its own transaction (the connection is in autocommit mode: see ``_engine``). Failures
         to reach the database come out as StoreUnavailable, as from :meth:`_tx`."""
         if self._closed:
-            raise StoreUnavailable("The store is closed")
+            raise StoreUnavailable(CLOSED)
         if self._engine is None:
             raise RuntimeError("SqlStore.open() must be awaited before the store is used")
         if _engine.is_memory(self._url):
@@ -127,12 +152,19 @@ class SqlBase:
                         conn = await self._engine.connect()
                     except Exception as exc:
                         raise _engine.unreachable(exc, self._url) from exc
-                    held = self._held = (conn, (await conn.get_raw_connection()).driver_connection)
+                    driver: Any = (await conn.get_raw_connection()).driver_connection
+                    if self._inline:
+                        # Its calls may block the engine's loop: a lock held elsewhere is waited out for a
+                        # moment, then the writes are held and retried off the loop (see _writer).
+                        await driver.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
+                    held = self._held = (conn, driver)
         try:
             return await self._run_on(held[1], work)
         except StoreUnavailable:
             if self._held is held:
                 self._held = None
+                with contextlib.suppress(Exception):
+                    await held[0].invalidate()  # not back to the pool: it may have its own busy timeout
                 with contextlib.suppress(Exception):
                     await held[0].close()
             raise
@@ -143,7 +175,8 @@ class SqlBase:
         Not while a write transaction of :meth:`_tx` is open: it holds SQLite's write lock until its next step on
         this loop, which a call waiting here for that lock would keep from ever coming."""
         try:
-            if self._inline and not self._open_writes:
+            # Not while writes are held: a retry waits out SQLite's busy timeout, on the driver's thread.
+            if self._inline and not self._open_writes and not self._writes.failing:
                 return work(driver._conn)
             result: T = await driver._execute(work, driver._conn)
             return result
@@ -160,7 +193,7 @@ class SqlBase:
     async def open(self) -> None:
         async with self._open_lock:
             if self._closed:
-                raise StoreUnavailable("The store is closed")
+                raise StoreUnavailable(CLOSED)
             if self._engine is None:
                 if self._dialect == "sqlite":
                     _engine.prepare_sqlite_file(self._url)
@@ -178,11 +211,15 @@ class SqlBase:
             if path is not None and self._checkpointer is None:
                 self._checkpointer = WalCheckpointer(path)
                 self._checkpointer.start()
+            if not self._replayed:
+                # Before anything runs: claims a dead process held are in the table when start-up recovery looks.
+                self._replayed = True
+                await self._writes.replay()
 
     async def close(self) -> None:
         if not self._closed and self._engine is not None:
             with contextlib.suppress(Exception):  # each write reports its own failure to its caller
-                await self._writes.drain()
+                await self._writes.shut(CLOSE_WAIT_S)
         self._closed = True
         if self._held is not None:
             held, self._held = self._held, None

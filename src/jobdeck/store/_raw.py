@@ -40,7 +40,7 @@ _NO_VALUES = (None,) * len(_COLUMNS)
 
 
 class Write(Protocol):
-    """What the plan reads of a queued write (``jobdeck.store._writer._Write``)."""
+    """What the plan reads of a queued write (``jobdeck.store._batch._Write``)."""
 
     kind: str
     values: dict[str, Any]

@@ -9,8 +9,13 @@ Guarantees, the same as a transaction per call:
 * **In order.** Writes run in the order they were submitted, each seeing the ones before it (a close queued behind
   its claim finds the record).
 * **Isolated failures.** When a batch fails for any reason but an unreachable database, its writes are retried one
-  transaction each, so only the faulty write fails; when the database is unreachable every write of the batch fails
-  with :class:`~jobdeck.errors.StoreUnavailable`, as it would have alone.
+  transaction each, so only the faulty write fails.
+* **Held, never dropped.** When the database cannot take a batch (unreachable, SQLite locked past its busy timeout,
+  a PostgreSQL lock or connection error: :class:`~jobdeck.errors.StoreUnavailable`) the batch goes back to the head
+  of the queue and is retried, with a growing pause, until it lands; writes submitted meanwhile queue behind it, in
+  order, and their callers wait. Past :data:`HELD_IN_MEMORY` held writes, claims and closes are also spooled to disk
+  (see :mod:`~jobdeck.store.held`), and whatever is still held when the store closes is spooled and then failed.
+  One WARNING is logged when writes start failing (or wait longer than :data:`LAG_S`), one when they land again.
 
 A terminal record never changes again: a close updates only rows still ``running`` (``FOR UPDATE`` on PostgreSQL
 makes the check and the update one step against other replicas).
@@ -22,67 +27,37 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, cast, extract, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import StoreUnavailable
 from jobdeck.models import Execution
-from jobdeck.store._counts import SQLITE_CLOSED_ROWS, SqliteCloseCounts, sqlite_closed_after
-from jobdeck.store._raw import RawSqlite, merge_layers
-from jobdeck.store._rows import execution_values
-from jobdeck.store.schema import IS_RUNNING, UtcDateTime, executions
+from jobdeck.store._batch import BatchApply, Work, _Write, claim_key, duration_between
+from jobdeck.store._raw import RawSqlite
+from jobdeck.store._shared_read import SharedRead
+from jobdeck.store.held import LAG_S, Spool, SpooledWrite, WriteStatus, read_spool
 
-__all__ = ["GroupCommit", "SharedRead", "duration_between"]
+__all__ = ["CLOSED", "LAG_S", "GroupCommit", "SharedRead", "duration_between"]
+
+CLOSED = "The store is closed"
+"""The message of the StoreUnavailable raised by a closed store (never held: nothing will take it any more)."""
 
 MAX_BATCH = 2000
 """Writes per transaction at most: keeps a batch's lock time (and a failed batch's retry) bounded."""
-CHUNK = 500
+HELD_IN_MEMORY = 1000
+"""Held writes kept in memory only; past this many, held claims and closes are also appended to the spool."""
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
+"""Pause before retrying held writes: doubling from the first to the last (SQLite adds its busy timeout)."""
 
-Work = Callable[[AsyncConnection], Awaitable[Any]]
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
 InDriverThread = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
-def duration_between(dialect: str, finished: ColumnElement[Any]) -> ColumnElement[float]:
-    """``finished - started_at`` in seconds, computed by the database for the row being updated."""
-    started = executions.c.started_at
-    if dialect == "postgresql":
-        return cast(extract("epoch", finished - started), Float)
-    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime('%s') plus the microsecond digits,
-    # exact where julianday() would round to milliseconds.
-    whole = cast(func.strftime("%s", func.substr(finished, 1, 19)), Integer) - cast(
-        func.strftime("%s", func.substr(started, 1, 19)), Integer
-    )
-    micros = cast(func.substr(finished, 21), Integer) - cast(func.substr(started, 21), Integer)
-    return cast(whole, Float) + micros / 1_000_000.0
-
-
-@dataclass(eq=False)
-class _Write:
-    kind: str
-    """``insert`` (record: the execution; key: its id), ``close`` (values: the columns to set; key: the id),
-    ``merge`` or ``work``."""
-    future: asyncio.Future[Any]
-    values: dict[str, Any] = field(default_factory=dict)
-    record: Execution | None = None
-    key: str = ""
-    work: Work | None = None
-    statement: Any = None
-    """``merge``: the statement executed (many at once) with ``values`` as parameters."""
-    group: str = ""
-    rows: list[tuple[str, dict[str, Any]]] | None = None
-    """``merge`` of several ``(key, params)`` at once (instead of ``key`` / ``values``)."""
-
-
-class GroupCommit:
+class GroupCommit(BatchApply):
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
@@ -93,6 +68,8 @@ class GroupCommit:
         *,
         in_driver_thread: InDriverThread | None = None,
         after_commit: Callable[[], None] | None = None,
+        spool: Spool | None = None,
+        held_in_memory: int = HELD_IN_MEMORY,
     ) -> None:
         self._tx = tx
         self._after_commit = after_commit
@@ -106,6 +83,58 @@ class GroupCommit:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._raw = RawSqlite() if in_driver_thread is not None else None
         self._log = logging.getLogger(__name__)
+        # Health, kept on the write path (see status()): when the oldest waiting write was queued, what fails.
+        self._queue_since: float | None = None
+        self._batch: list[_Write] = []
+        self._batch_since: float | None = None
+        self._failing: str | None = None
+        self._failing_since = 0.0
+        self._attempts = 0
+        self._lagging = False
+        self._spool = spool
+        self._held_in_memory = held_in_memory
+        self._spooled = 0
+        """Spooled writes not committed yet (the spool file is removed when none is left)."""
+        self._abandoned = False
+
+    @property
+    def failing(self) -> bool:
+        """Whether writes are being held because the database refuses them."""
+        return self._failing is not None
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
+
+    def status(self, reads: Sequence[SharedRead] = ()) -> WriteStatus:
+        """The writer's health now, from what its writes met (no query). Safe from another thread. ``reads``:
+        reads on the way to a record (a fire's running count): one waiting long means records lag too."""
+        now = time.monotonic()
+        batch = len(self._batch)
+        waiting = len(self._queue) + batch
+        since = [t for t in (self._batch_since if batch else None, self._queue_since) if t is not None]
+        age = round(now - min(since), 3) if since and waiting else None
+        read_since = [t for read in reads if (t := read.waiting_since()) is not None]
+        read_age = round(now - min(read_since), 3) if read_since else None
+        failing = self._failing
+        if failing is not None:
+            reason = f"database writes failing, {waiting} held: {failing}"
+        elif age is not None and age >= LAG_S:
+            reason = f"database writes waiting for {age:.1f} s (the database is busy or locked)"
+        elif read_age is not None and read_age >= LAG_S:
+            reason = f"fires waiting {read_age:.1f} s for the database to count running executions (busy or locked)"
+        else:
+            reason = None
+        if read_age is not None and (age is None or read_age > age):
+            age = read_age
+        return WriteStatus(
+            ok=reason is None,
+            reason=reason,
+            waiting=waiting,
+            held=waiting if failing is not None else 0,
+            spooled=self._spooled,
+            oldest_age_s=age,
+        )
 
     # -- submitting ------------------------------------------------------------------------------------------
 
@@ -163,6 +192,8 @@ class GroupCommit:
         if loop is not self._loop:
             return await self._alone(write)
         assert self._wakeup is not None
+        if not self._queue:
+            self._queue_since = time.monotonic()
         self._queue.append(write)
         self._wakeup.set()
         if self._task is None:
@@ -184,6 +215,8 @@ class GroupCommit:
                     _fail(write, exc)
             return
         assert self._wakeup is not None
+        if not self._queue:
+            self._queue_since = time.monotonic()
         self._queue.extend(writes)
         self._wakeup.set()
         if self._task is None:
@@ -219,39 +252,182 @@ class GroupCommit:
             # One turn of the loop lets every task that is ready to write (a burst of fires) queue first.
             await asyncio.sleep(0)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            await self._commit(batch)
+            self._batch, self._batch_since = batch, self._queue_since
+            self._queue_since = self._batch_since if self._queue else None
+            lag = asyncio.get_running_loop().call_later(LAG_S, self._lag)
+            try:
+                await self._commit(batch)
+            finally:
+                lag.cancel()
+                self._batch = []
+
+    def _lag(self) -> None:
+        # A batch has been waiting for LAG_S (e.g. PostgreSQL's LOCK TABLE makes it wait, without an error).
+        if self._batch and not self._lagging and self._failing is None:
+            self._lagging = True
+            self._log.warning(
+                "jobdeck: database writes are waiting (%d for more than %.0f s): the database is busy or locked",
+                len(self._batch) + len(self._queue),
+                LAG_S,
+            )
+
+    def _hold(self, batch: list[_Write], exc: StoreUnavailable) -> float:
+        """Put a batch the database refused back at the head of the queue; the pause before the next attempt."""
+        self._queue[:0] = batch
+        self._batch = []  # back in the queue: counted there while the retry waits
+        self._queue_since = self._batch_since if self._batch_since is not None else time.monotonic()
+        if self._failing is None:
+            self._failing_since = time.monotonic()
+            self._attempts = 0
+            self._log.warning(
+                "jobdeck: database writes failing (%s); holding %d write(s) and retrying until they land",
+                exc.message,
+                len(self._queue),
+            )
+        self._failing = exc.message
+        self._attempts += 1
+        if self._spool is not None and len(self._queue) > self._held_in_memory:
+            self._spill(self._queue[self._held_in_memory :])
+        return min(_RETRY_MAX, _RETRY_FIRST * 2.0 ** min(self._attempts - 1, 16))
+
+    def _spill(self, writes: Sequence[_Write]) -> None:
+        """Append the claims and closes among ``writes`` not spooled yet to the spool (durably)."""
+        assert self._spool is not None
+        todo = [w for w in writes if not w.spooled and w.kind in ("insert", "close")]
+        if not todo:
+            return
+        try:
+            self._spool.append([SpooledWrite(kind=w.kind, record=w.record, key=w.key, values=w.values) for w in todo])
+        except OSError as exc:
+            self._log.error("jobdeck: cannot spool %d held write(s) to %s: %s", len(todo), self._spool.path, exc)
+            return
+        for write in todo:
+            write.spooled = True
+        self._spooled += len(todo)
+
+    def _landed(self, batch: list[_Write]) -> None:
+        """A batch committed after writes had failed, lagged or been spooled."""
+        if self._failing is not None:
+            self._log.warning(
+                "jobdeck: database writes recovered after %.1f s; %d held write(s) landing in order",
+                time.monotonic() - self._failing_since,
+                len(batch) + len(self._queue),
+            )
+            self._failing = None
+        elif self._lagging:
+            self._log.warning("jobdeck: database writes landing again")
+        self._lagging = False
+        if self._spooled:
+            self._spooled -= sum(1 for w in batch if w.spooled)
+            if self._spooled <= 0 and self._spool is not None:
+                self._spooled = 0
+                self._spool.clear()
+
+    async def replay(self) -> int:
+        """Write what stores that died before their held writes landed left in spool files of this database
+        (in their order), then remove those files. Returns how many writes were replayed."""
+        if self._spool is None:
+            return 0
+        replayed = 0
+        for path in self._spool.leftovers():
+            spooled = read_spool(path)
+            writes = [
+                _Write(s.kind, self._new_future(), record=s.record, key=s.key, values=s.values, spooled=True)
+                for s in spooled
+            ]
+            self._spooled += len(writes)
+            await self._submit_many(writes)
+            errors = [w.future.exception() for w in writes if w.future.exception() is not None]
+            for error in errors[:1]:
+                self._log.error("jobdeck: %d spooled write(s) of %s failed", len(errors), path, exc_info=error)
+            claims = sum(1 for s in spooled if s.kind == "insert")
+            self._log.warning(
+                "jobdeck: replayed %d write(s) (%d claims, %d closes) that a stopped process held in %s",
+                len(writes),
+                claims,
+                len(writes) - claims,
+                path,
+            )
+            replayed += len(writes)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._log.warning("jobdeck: could not remove the spool %s: %s", path, exc)
+        return replayed
+
+    async def shut(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for every write to land; then spool the claims and closes still held
+        and fail every waiting write with StoreUnavailable (the next start replays the spool)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), timeout)
+        if not self._queue and not self._batch:
+            return
+        self._abandoned = True
+        held = [*self._batch, *self._queue]
+        if self._spool is not None:
+            self._spill(held)
+        spooled = sum(1 for w in held if w.spooled)
+        self._log.error(
+            "jobdeck: the store closed with %d write(s) that the database did not take (%s); %s",
+            len(held),
+            self._failing or "still waiting",
+            f"{spooled} spooled to {self._spool.path}, replayed at the next start"
+            if self._spool is not None and spooled
+            else "they are lost",
+        )
+        error = StoreUnavailable(f"the store closed with {len(held)} write(s) held: {self._failing or 'waiting'}")
+        self._queue = []
+        for write in held:
+            _fail(write, error)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     async def _commit(self, batch: list[_Write]) -> None:
         try:
             results = await self._transaction(batch)
         except StoreUnavailable as exc:
-            for write in batch:
-                _fail(write, exc)
+            if self._abandoned or exc.message == CLOSED:
+                for write in batch:
+                    _fail(write, exc)
+                return
+            await asyncio.sleep(self._hold(batch, exc))
             return
         except Exception:
-            if len(batch) == 1:
-                await self._one(batch[0])
-                return
-            self._log.warning("jobdeck: a batch of %d writes failed; retrying them one by one", len(batch))
-            for write in batch:
-                await self._one(write)
+            if len(batch) > 1:
+                self._log.warning("jobdeck: a batch of %d writes failed; retrying them one by one", len(batch))
+            for i, write in enumerate(batch):
+                unavailable = await self._one(write)
+                if unavailable is not None:  # the database went away meanwhile: hold this write and the rest
+                    await asyncio.sleep(self._hold(batch[i:], unavailable))
+                    return
             return
         except BaseException as exc:  # cancelled (loop shutting down): nothing was committed
             for write in batch:
                 _fail(write, StoreUnavailable(f"the store writer stopped: {exc!r}"))
             raise
+        if self._failing is not None or self._lagging or self._spooled:
+            self._landed(batch)
         for write, result in zip(batch, results, strict=True):
             if not write.future.done():
                 write.future.set_result(result)
 
-    async def _one(self, write: _Write) -> None:
+    async def _one(self, write: _Write) -> StoreUnavailable | None:
+        """Apply one write alone; answer it — or, when the database cannot be reached, return why (to hold it)."""
         try:
             (result,) = await self._transaction([write])
+        except StoreUnavailable as exc:
+            if self._abandoned or exc.message == CLOSED:
+                _fail(write, exc)
+                return None
+            return exc
         except Exception as exc:
             _fail(write, exc)
         else:
+            if self._failing is not None or self._lagging or self._spooled:
+                self._landed([write])
             if not write.future.done():
                 write.future.set_result(result)
+        return None
 
     async def _alone(self, write: _Write) -> Any:
         (result,) = await self._transaction([write])
@@ -260,151 +436,12 @@ class GroupCommit:
     async def _transaction(self, batch: list[_Write]) -> list[Any]:
         """Apply ``batch`` in one transaction; each write's result, in order."""
         if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
-            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, _claim_key))
+            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, claim_key))
             if self._after_commit is not None:
                 self._after_commit()
             return results
         async with self._tx(write=True) as conn:
             return await self._apply(conn, batch)
-
-    # -- applying a batch in one transaction -----------------------------------------------------------------
-
-    async def _apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
-        merges = [w for w in batch if w.kind == "merge"]
-        if merges:
-            await self._merges(conn, merges)
-        ordered = iter(await self._ordered(conn, [w for w in batch if w.kind != "merge"]))
-        return [None if w.kind == "merge" else next(ordered) for w in batch]
-
-    async def _merges(self, conn: AsyncConnection, merges: Sequence[_Write]) -> None:
-        groups: dict[str, list[_Write]] = {}
-        for write in merges:
-            groups.setdefault(write.group, []).append(write)
-        for writes in groups.values():
-            for layer in merge_layers(writes):
-                await conn.execute(writes[0].statement, layer)
-
-    async def _ordered(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
-        results: list[Any] = []
-        i = 0
-        while i < len(batch):
-            kind = batch[i].kind
-            j = i + 1
-            if kind != "work":
-                while j < len(batch) and batch[j].kind == kind:
-                    j += 1
-            run = batch[i:j]
-            if kind == "insert":
-                results += await self._inserts(conn, run)
-            elif kind == "close":
-                results += await self._closes(conn, run)
-            else:
-                work = run[0].work
-                assert work is not None
-                results.append(await work(conn))
-            i = j
-        return results
-
-    async def _inserts(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
-        # ON CONFLICT DO NOTHING against uq_executions_claim; RETURNING tells which rows were written.
-        insert = postgresql.insert(executions) if self._dialect == "postgresql" else sqlite.insert(executions)
-        stmt = insert.on_conflict_do_nothing().returning(executions.c.id)
-        written: set[str] = set()
-        # In claim-key order (stable: equal keys keep their submission order, so the first claim still wins):
-        # replicas inserting the same fires then take the unique index's locks in the same order.
-        for chunk in _chunks(sorted(run, key=_claim_key)):
-            params = [execution_values(_record(w)) for w in chunk]
-            written.update((await conn.execute(stmt, params)).scalars())
-        return [w.key in written for w in run]
-
-    async def _closes(self, conn: AsyncConnection, run: Sequence[_Write]) -> list[bool]:
-        c = executions.c
-        sqlite = self._dialect == "sqlite"
-        # id → its counter keys (job, hour) and start on SQLite, where the store counts its closes; None on PostgreSQL.
-        running: dict[str, tuple[str, str, str] | None] = {}
-        for chunk in _chunks(run):
-            found = c.id.in_([w.key for w in chunk]), IS_RUNNING
-            if sqlite:
-                query = select(text(SQLITE_CLOSED_ROWS)).select_from(executions).where(*found)
-                running.update(
-                    (found_id, (job_id, hour, started)) for found_id, job_id, hour, started in await conn.execute(query)
-                )
-            else:
-                query = select(c.id).where(*found).with_for_update()
-                running.update(dict.fromkeys((await conn.execute(query)).scalars()))
-        results = []
-        todo: list[_Write] = []
-        counts = SqliteCloseCounts()
-        for write in run:
-            ok = write.key in running
-            if ok:
-                counter_keys = running.pop(write.key)  # a second close of one record in a batch finds it closed
-                todo.append(write)
-                if counter_keys is not None:
-                    job_id, hour, started_at = counter_keys
-                    duration = sqlite_closed_after(started_at, write.values["finished_at"])
-                    counts.add(job_id, hour, write.values["status"], duration)
-            results.append(ok)
-        # In status order: each close moves counter rows of its status (per job, per hour), and replicas that close
-        # in one order take the hourly rows' locks without waiting on each other in a cycle.
-        todo.sort(key=_counter_key)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for write in todo:
-            groups.setdefault(tuple(sorted(write.values)), []).append(
-                {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
-            )
-        for keys, params in groups.items():
-            await conn.execute(self._close_statement(keys), params)
-        if sqlite:  # PostgreSQL's counters are kept by its trigger
-            for sql, counter_rows in counts.statements():
-                await conn.exec_driver_sql(sql, counter_rows)
-        return results
-
-    def _close_statement(self, keys: tuple[str, ...]) -> Any:
-        c = executions.c
-        values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
-        values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))
-        return update(executions).where(c.id == bindparam("_id"), IS_RUNNING).values(values)
-
-
-class SharedRead:
-    """Concurrent calls of one read share a query: a call made while the query runs waits for the next one, which
-    starts after that call began — so every caller sees every write committed before it asked, as with a query of
-    its own, while a burst of callers costs a few queries instead of one each."""
-
-    def __init__(self, fetch: Callable[[], Awaitable[Any]]) -> None:
-        self._fetch = fetch
-        self._next: asyncio.Future[Any] | None = None
-        self._busy = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def __call__(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._busy and self._loop is not None and not self._loop.is_closed():
-                return await self._fetch()  # another loop's store use: no sharing across loops
-            self._loop, self._next, self._busy = loop, None, False
-        if self._next is None:
-            self._next = loop.create_future()
-            if not self._busy:
-                self._busy = True
-                self._task = loop.create_task(self._pump(), name="jobdeck-shared-read")
-        return await asyncio.shield(self._next)
-
-    async def _pump(self) -> None:
-        try:
-            while self._next is not None:
-                future, self._next = self._next, None
-                try:
-                    result = await self._fetch()
-                except Exception as exc:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: no "never retrieved" warning when every caller went away
-                else:
-                    future.set_result(result)
-        finally:
-            self._busy = False
 
 
 async def _nothing(conn: AsyncConnection) -> None:
@@ -424,22 +461,3 @@ def _outcome(future: asyncio.Future[Any]) -> bool | Exception:
     if isinstance(error, Exception):
         return error
     raise error
-
-
-def _record(write: _Write) -> Execution:
-    assert write.record is not None, "an insert write carries its record"
-    return write.record
-
-
-def _claim_key(write: _Write) -> tuple[str, datetime, int]:
-    # The unique claim index's own order (aware datetimes compare as instants).
-    record = _record(write)
-    return (record.job_id, record.scheduled_time, record.attempt)
-
-
-def _counter_key(write: _Write) -> tuple[str, str]:
-    return (str(write.values.get("status")), write.key)
-
-
-def _chunks(run: Sequence[_Write]) -> list[Sequence[_Write]]:
-    return [run[i : i + CHUNK] for i in range(0, len(run), CHUNK)]

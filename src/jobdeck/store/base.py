@@ -27,6 +27,7 @@ from jobdeck.models import (
     Role,
     User,
 )
+from jobdeck.store.held import WriteStatus
 
 __all__ = ["Store"]
 
@@ -39,6 +40,11 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release every connection. The store cannot be used afterwards."""
+
+    def write_status(self) -> WriteStatus:
+        """How this store's writes fare right now — failing and held, or waiting long — as its writer last saw
+        them (no query; safe from another thread)."""
+        ...
 
     async def ping(self) -> float:
         """Round-trip one trivial query; returns its latency in milliseconds."""

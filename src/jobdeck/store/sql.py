@@ -90,7 +90,8 @@ class SqlStore(ExecutionReads):
 
     def __init__(self, url: str, *, inline_sqlite: bool = False) -> None:
         super().__init__(url, inline_sqlite=inline_sqlite)
-        self._running_counts = SharedRead(self._count_running)
+        self._running_counts = SharedRead(self._count_running, watched="count of running executions")
+        self._record_reads.append(self._running_counts)  # every fire waits for it: its lag is the records' lag
         # Every job list and every signed-in request read these: concurrent callers share one query.
         self._metadata_read = SharedRead(super().job_metadata)
         self._metadata_cache: tuple[float, dict[str, JobMetadata]] | None = None
