@@ -115,16 +115,20 @@ def read_rows(database_url: str) -> list[Row]:
     return sorted(rows, key=lambda row: (row.scheduled_time, row.id))
 
 
-_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)")
+_ISO = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)"
+_SPAN = re.compile(rf"\d+ fires? between ({_ISO}) and ({_ISO})")
+"""How a record that stands for several fires says so: "N fires between A and B were missed" (catch-up), "this
+record stands for N fires between A and B" (a long stall). A stall's other records name its whole span as context
+("handed over N fires due between A and B") but stand for their own fire time only."""
 
 
 def missed_span(row: Row) -> tuple[datetime, datetime]:
-    """The fire times a ``missed`` record stands for: from the first to the last instant its message names ("N fires
-    between A and B were missed …"), else its own scheduled time."""
-    named = [datetime.fromisoformat(text).astimezone(UTC) for text in _ISO.findall(row.error_message or "")]
-    if row.status != "missed" or len(named) < 2:
+    """The fire times a ``missed`` record stands for: the span its message gives it, else its own scheduled time."""
+    span = _SPAN.search(row.error_message or "")
+    if row.status != "missed" or span is None:
         return row.scheduled_time, row.scheduled_time
-    return min(named), max(named)
+    first, last = (datetime.fromisoformat(text).astimezone(UTC) for text in span.groups())
+    return first, last
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -60,11 +60,6 @@ def _whole(rows: list[Row]) -> tuple[list[datetime], list[Row]]:
     return grid(first, last, every=1), ticks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the timer coalesces the jumped hour into one fire and the other 3,599 leave no record "
-    "(engine/scheduler.py `_hand_over` gets only the newest run time; issue 13 item 1, the durability helper's)",
-)
 async def test_a_forward_jump_of_an_hour_leaves_a_record_for_every_fire_time_it_skipped(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'clock.db'}"
     with time_machine.travel(START, tick=True) as traveller:
