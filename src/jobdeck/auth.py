@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from jobdeck.clock import Clock
-from jobdeck.errors import AuthError, InvalidCredentials, InvalidInput, UserNotFound
+from jobdeck.errors import AuthError, InvalidCredentials, InvalidInput, StoreUnavailable, TooManyAttempts, UserNotFound
 from jobdeck.ids import new_id
+from jobdeck.login_throttle import LoginLimits, LoginThrottle
 from jobdeck.models import ApiToken, Principal, Role, User
 from jobdeck.store.base import Store
+
+T = TypeVar("T")
 
 __all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "AccessToken", "Authenticator", "hash_token", "resolve_secret_key"]
 
@@ -51,24 +58,75 @@ async def resolve_secret_key(store: Store, configured: str | None) -> str:
 
 
 _MAX_VERIFIED = 1000
+_HASH_THREADS = 2
+"""Password hashes run on this many threads of their own: a flood of sign-ins can neither block the event loop
+nor take the threads sync jobs and the database driver use."""
+_MAX_HASHING = 32
+"""Sign-ins waiting for a hash at most; past it more are refused at once (429, retry after 1 s)."""
+USER_STATE_TTL = 1.0
+"""Seconds a user's token version and ``disabled`` flag are trusted from memory. Changes made through this process
+apply at once; a change made by another process (``jobdeck users disable`` …) applies within this time."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _UserState:
+    token_version: int
+    disabled: bool
+    read_at: float
+    """``time.monotonic()`` of the read."""
 
 
 class Authenticator:
-    """Signs users in and turns bearer credentials into a :class:`Principal`."""
+    """Signs users in and turns bearer credentials into a :class:`Principal`.
 
-    def __init__(self, store: Store, *, secret_key: str, token_ttl: float, clock: Clock) -> None:
+    Access tokens carry an id (``jti``) and the user's token version (``ver``): a password change, a role
+    change, disabling the user and signing out bump the version, which refuses every older token at once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        secret_key: str,
+        token_ttl: float,
+        clock: Clock,
+        login_limits: LoginLimits | None = None,
+    ) -> None:
         self._store = store
         self._secret_key = secret_key
         self._token_ttl = token_ttl
         self._clock = clock
         self._hasher = PasswordHasher()
-        self._verified: dict[str, tuple[Principal, float]] = {}
-        """Access tokens already verified, with their expiry (epoch seconds): each request carries one."""
+        self._pool: ThreadPoolExecutor | None = None
+        self._hashing = 0
+        self.throttle = LoginThrottle(login_limits or LoginLimits())
+        self._verified: dict[str, tuple[Principal, float, int]] = {}
+        """Access tokens already verified, with their expiry (epoch seconds) and version: each request carries one."""
+        self._states: dict[str, _UserState] = {}
+        self._reading: dict[str, asyncio.Future[_UserState]] = {}
+
+    async def _in_pool(self, work: Callable[[], T]) -> T:
+        """Run CPU-heavy password work on the authenticator's own small pool of threads, never on the loop."""
+        if self._hashing >= _MAX_HASHING:
+            raise TooManyAttempts(1)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="jobdeck-password")
+        self._hashing += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        finally:
+            self._hashing -= 1
+
+    def close(self) -> None:
+        """Let the password threads go (a later sign-in starts them again)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     # -- passwords -------------------------------------------------------------------------------------------
 
     def hash_password(self, password: str) -> str:
-        """An argon2id hash of ``password``.
+        """An argon2id hash of ``password`` (on the calling thread: see :meth:`hash_password_async`).
 
         :raises InvalidInput: the password is shorter than 8 characters
         """
@@ -76,50 +134,79 @@ class Authenticator:
             raise InvalidInput(f"password must be at least {_MIN_PASSWORD} characters", field="password")
         return self._hasher.hash(password)
 
-    async def login(self, username: str, password: str) -> AccessToken:
-        """Check a password and issue an access token.
+    async def hash_password_async(self, password: str) -> str:
+        """:meth:`hash_password` on the password threads."""
+        if len(password) < _MIN_PASSWORD:
+            raise InvalidInput(f"password must be at least {_MIN_PASSWORD} characters", field="password")
+        return await self._in_pool(lambda: self._hasher.hash(password))
 
+    async def login(self, username: str, password: str, *, address: str = "unknown") -> AccessToken:
+        """Check a password and issue an access token; ``address`` is the client's (for throttling).
+
+        :raises TooManyAttempts: too many failures for this user from this address, or from this address
         :raises InvalidCredentials: unknown user, disabled user or wrong password (indistinguishable on purpose)
         """
+        wait = self.throttle.retry_after(username, address, now=time.monotonic())
+        if wait:
+            raise TooManyAttempts(wait)
         try:
             user = await self._store.get_user(username)
         except UserNotFound:
             # Spend the same time as a real check so response times don't reveal which usernames exist.
-            self._hasher.hash(password)
-            raise InvalidCredentials() from None
-        try:
-            self._hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            raise InvalidCredentials() from None
-        if user.disabled:
-            raise InvalidCredentials()
+            await self._in_pool(lambda: self._hasher.hash(password))
+            self._failed(username, address)
+        if not await self._in_pool(lambda: self._verify(user.password_hash, password)) or user.disabled:
+            self._failed(username, address)
+        self.throttle.succeeded(username, address)
         if self._hasher.check_needs_rehash(user.password_hash):
-            await self._store.set_password_hash(username, self._hasher.hash(password))
+            await self._store.set_password_hash(username, await self._in_pool(lambda: self._hasher.hash(password)))
         return self.issue(user)
 
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _failed(self, username: str, address: str) -> NoReturn:
+        self.throttle.failed(username, address, now=time.monotonic())
+        raise InvalidCredentials()
+
     def issue(self, user: User) -> AccessToken:
-        """A signed access token for ``user``, valid for the configured TTL."""
+        """A signed access token for ``user``, valid for the configured TTL, carrying its token version."""
         now = self._clock.now()
         claims = {
             "sub": user.username,
             "role": user.role.value,
+            "ver": user.token_version,
+            "jti": new_id(now),
             "iat": int(now.timestamp()),
             "exp": int((now + timedelta(seconds=self._token_ttl)).timestamp()),
         }
         token = jwt.encode(claims, self._secret_key, algorithm=_JWT_ALGORITHM)
+        self._remember(user.username, user.token_version, user.disabled)
         return AccessToken(access_token=token, expires_in=int(self._token_ttl))
 
     async def authenticate(self, credential: str) -> Principal:
         """The principal behind a bearer credential: an access token or an API token.
 
-        :raises AuthError: the credential is malformed, expired, revoked or unknown
+        :raises AuthError: the credential is malformed, expired, revoked or unknown, or its user is disabled
         """
         if credential.startswith(API_TOKEN_PREFIX):
             return await self._authenticate_api_token(credential)
         verified = self._verified.get(credential)
         # The JWT library reads the wall clock too; a token is valid while now < exp.
-        if verified is not None and time.time() < verified[1]:
-            return verified[0]
+        if verified is None or time.time() >= verified[1]:
+            verified = self._decode(credential)
+        principal, _, version = verified
+        state = await self._state_of(principal.username)
+        if state.disabled:
+            raise AuthError("User disabled")
+        if version != state.token_version:
+            raise AuthError("Access token revoked (password, role or sign-out); sign in again")
+        return principal
+
+    def _decode(self, credential: str) -> tuple[Principal, float, int]:
         try:
             claims = jwt.decode(
                 credential,
@@ -134,13 +221,75 @@ class Authenticator:
             raise AuthError("Invalid access token") from None
         try:
             role = Role(claims["role"])
-        except ValueError:
+            version = int(claims.get("ver", 0))  # tokens from before revision 0007 carry none: version 0
+        except (ValueError, TypeError):
             raise AuthError("Invalid access token") from None
         principal = Principal(username=str(claims["sub"]), role=role, via="password")
         if len(self._verified) >= _MAX_VERIFIED:
             self._verified.clear()
-        self._verified[credential] = (principal, float(claims["exp"]))
-        return principal
+        verified = self._verified[credential] = (principal, float(claims["exp"]), version)
+        return verified
+
+    async def _state_of(self, username: str) -> _UserState:
+        """The user's token version and ``disabled`` flag: from memory when read less than USER_STATE_TTL ago."""
+        state = self._states.get(username)
+        if state is not None and time.monotonic() - state.read_at < USER_STATE_TTL:
+            return state
+        reading = self._reading.get(username)
+        if reading is not None:  # one read per user, however many requests wait for it
+            return await asyncio.shield(reading)
+        reading = self._reading[username] = asyncio.get_running_loop().create_future()
+        try:
+            try:
+                user = await self._store.get_user(username)
+            except UserNotFound:
+                raise AuthError("User no longer exists") from None
+            except StoreUnavailable:
+                if state is None:
+                    raise
+                fresh = state  # the database is away: the last state read stays the best known
+            else:
+                fresh = self._remember(username, user.token_version, user.disabled)
+            reading.set_result(fresh)
+            return fresh
+        except BaseException as exc:
+            reading.set_exception(exc)
+            reading.exception()  # retrieved here, so an unawaited future does not warn
+            raise
+        finally:
+            del self._reading[username]
+
+    def _remember(self, username: str, token_version: int, disabled: bool) -> _UserState:
+        if len(self._states) >= _MAX_VERIFIED:
+            self._states.clear()
+        state = self._states[username] = _UserState(
+            token_version=token_version, disabled=disabled, read_at=time.monotonic()
+        )
+        return state
+
+    # -- revocation --------------------------------------------------------------------------------------------
+
+    async def revoke(self, username: str) -> None:
+        """Refuse every access token issued to the user so far (sign-out: every session of the user ends).
+
+        :raises UserNotFound: no such user
+        """
+        version = await self._store.bump_token_version(username)
+        self._after_revoke(username, version)
+
+    async def set_role(self, username: str, role: Role) -> None:
+        """Change the user's role; its access tokens are revoked. :raises UserNotFound: no such user"""
+        self._after_revoke(username, await self._store.set_user_role(username, role))
+
+    async def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable (or enable) the user; its access tokens are revoked. :raises UserNotFound: no such user"""
+        self._after_revoke(username, await self._store.set_user_disabled(username, disabled), disabled=disabled)
+
+    def _after_revoke(self, username: str, version: int, *, disabled: bool | None = None) -> None:
+        known = self._states.get(username)
+        self._remember(username, version, disabled if disabled is not None else bool(known and known.disabled))
+        if disabled is None and known is None:
+            self._states.pop(username, None)  # unknown flag: read it on the next request
 
     async def _authenticate_api_token(self, secret: str) -> Principal:
         token = await self._store.token_by_hash(hash_token(secret))
@@ -191,15 +340,19 @@ class Authenticator:
             or not username.replace("_", "").replace("-", "").replace(".", "").isalnum()
         ):
             raise InvalidInput("username must be 1-64 letters, digits, '.', '_' or '-'", field="username")
-        user = User(
-            username=username, role=role, password_hash=self.hash_password(password), created_at=self._clock.now()
-        )
+        password_hash = await self.hash_password_async(password)
+        user = User(username=username, role=role, password_hash=password_hash, created_at=self._clock.now())
         await self._store.create_user(user)
         return user
 
     async def set_password(self, username: str, password: str) -> None:
-        """:raises UserNotFound: no such user"""
-        await self._store.set_password_hash(username, self.hash_password(password))
+        """Change the password; the user's access tokens are revoked.
+
+        :raises InvalidInput: too short a password
+        :raises UserNotFound: no such user
+        """
+        await self._store.set_password_hash(username, await self.hash_password_async(password))
+        await self.revoke(username)
 
     async def ensure_admin(self, password: str | None) -> str | None:
         """On a store with no users, create ``admin``; returns the generated password when none was configured."""

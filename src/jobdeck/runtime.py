@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import logging
 import sys
@@ -15,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from jobdeck import __version__
 from jobdeck.auth import Authenticator, resolve_secret_key
+from jobdeck.login_throttle import LoginLimits
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.engine import Engine, EngineHandle, EngineOptions, ThreadedEngine
@@ -60,6 +63,12 @@ class Runtime:
                 secret_key=await resolve_secret_key(store, settings.secret_key),
                 token_ttl=settings.token_ttl,
                 clock=clock,
+                login_limits=LoginLimits(
+                    per_user=settings.login_user_failures,
+                    per_address=settings.login_address_failures,
+                    window=settings.login_window,
+                    max_lockout=settings.login_max_lockout,
+                ),
             )
             generated = await auth.ensure_admin(settings.admin_password)
             if generated:
@@ -77,6 +86,7 @@ class Runtime:
                 # Sweep at least twice per threshold, so a dead run is closed within 1.5 × zombie_after.
                 zombie_sweep_interval=min(30.0, settings.zombie_after / 2),
                 retention_days=settings.retention_days,
+                command_env=settings.command_env_patterns,
             )
             states = await store.job_states()
             engine: EngineHandle
@@ -105,7 +115,10 @@ class Runtime:
         """Stop firing, let running jobs finish within the shutdown grace, close every record, close the store."""
         try:
             await self.engine.shutdown()
+            with contextlib.suppress(Exception):
+                await self.service.audit.flush()
         finally:
+            self.auth.close()
             await self.store.close()
 
 

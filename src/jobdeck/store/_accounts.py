@@ -53,8 +53,27 @@ class AccountsStore(SqlBase):
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self._update_user(username, password_hash=password_hash)
 
-    async def set_user_role(self, username: str, role: Role) -> None:
-        await self._update_user(username, role=role.value)
+    async def set_user_role(self, username: str, role: Role) -> int:
+        return await self._revoking_update(username, role=role.value)
+
+    async def set_user_disabled(self, username: str, disabled: bool) -> int:
+        return await self._revoking_update(username, disabled=disabled)
+
+    async def bump_token_version(self, username: str) -> int:
+        return await self._revoking_update(username)
+
+    async def _revoking_update(self, username: str, **values: object) -> int:
+        stmt = (
+            update(users)
+            .where(users.c.username == username)
+            .values(token_version=users.c.token_version + 1, **values)
+            .returning(users.c.token_version)
+        )
+        async with self._tx(write=True) as conn:
+            version = (await conn.execute(stmt)).scalar()
+        if version is None:
+            raise UserNotFound(username)
+        return int(version)
 
     async def create_token(self, token: ApiToken) -> None:
         async with self._tx(write=True) as conn:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.models import AuditEntry, AuditQuery, JobMetadata, JobState, Page
@@ -113,6 +113,28 @@ class JobsStore(AccountsStore):
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self._tx(write=True) as conn:
             await conn.execute(audit.insert().values(_rows.audit_values(entry)))
+
+    async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
+        # Read, add, write in one write transaction: SQLite's write lock (taken up front) or PostgreSQL's row lock
+        # (FOR UPDATE) makes concurrent roll-ups of one row add up instead of overwriting each other.
+        async with self._tx(write=True) as conn:
+            stmt = select(audit.c.details).where(audit.c.id == entry.id).with_for_update()
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                values = _rows.audit_values(entry)
+                values["details"] = {**values["details"], "count": count}
+                await conn.execute(audit.insert().values(values))
+                return
+            details = {**(row[0] or {}), **entry.details}
+            details["count"] = int((row[0] or {}).get("count", 0)) + count
+            details["first"] = (row[0] or {}).get("first", details.get("first"))
+            changes = {"timestamp": entry.timestamp, "error_message": entry.error_message, "details": details}
+            await conn.execute(update(audit).where(audit.c.id == entry.id).values(changes))
+
+    async def prune_audit(self, *, before: datetime) -> int:
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(delete(audit).where(audit.c.timestamp < before))
+        return int(result.rowcount or 0)
 
     async def list_audit(self, query: AuditQuery) -> Page[AuditEntry]:
         conditions: list[ColumnElement[bool]] = []

@@ -326,6 +326,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False),
+    # v0007: access tokens carry it (claim "ver"); bumped to revoke every token of the user at once.
+    Column("token_version", Integer, nullable=False, server_default="0"),
 )
 
 api_tokens = Table(
