@@ -31,7 +31,9 @@ _DURATION_FIELDS = (
     "login_window",
     "login_max_lockout",
 )
-_POSITIVE_DURATIONS = frozenset({"heartbeat_interval", "zombie_after", "token_ttl", "login_window", "login_max_lockout"})
+_POSITIVE_DURATIONS = frozenset(
+    {"heartbeat_interval", "zombie_after", "token_ttl", "login_window", "login_max_lockout"}
+)
 MIN_SECRET_KEY_BYTES = 32
 _SECRET_FIELDS = frozenset({"secret_key", "admin_password", "database_url"})  # never echo their values
 

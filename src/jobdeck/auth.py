@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import logging
 import sys
@@ -17,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 from jobdeck import __version__
 from jobdeck.auth import Authenticator, resolve_secret_key
-from jobdeck.login_throttle import LoginLimits
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.engine import Engine, EngineHandle, EngineOptions, ThreadedEngine
 from jobdeck.errors import ConfigError, InvalidSchedule
 from jobdeck.events import EventBus, PublishingStore
+from jobdeck.login_throttle import LoginLimits
 from jobdeck.models import JobMetadata, JobSpec, JobState
 from jobdeck.service import SchedulerService
 from jobdeck.store import SqlStore, is_in_memory

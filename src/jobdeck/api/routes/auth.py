@@ -30,7 +30,11 @@ async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[st
     except AuthError as exc:
         throttled = isinstance(exc, TooManyAttempts)
         await runtime.service.audit.roll_up(
-            AuditAction.LOGIN_FAILED, body.username, address=address, error=exc.message, details={"throttled": throttled}
+            AuditAction.LOGIN_FAILED,
+            body.username,
+            address=address,
+            error=exc.message,
+            details={"throttled": throttled},
         )
         raise
     await runtime.service.audit.record(AuditAction.LOGIN, body.username, details={"address": address})
