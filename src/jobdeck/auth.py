@@ -149,6 +149,13 @@ class Authenticator:
         wait = self.throttle.retry_after(username, address, now=time.monotonic())
         if wait:
             raise TooManyAttempts(wait)
+        self.throttle.checking(username, address, +1)
+        try:
+            return await self._check(username, password, address)
+        finally:
+            self.throttle.checking(username, address, -1)
+
+    async def _check(self, username: str, password: str, address: str) -> AccessToken:
         try:
             user = await self._store.get_user(username)
         except UserNotFound:

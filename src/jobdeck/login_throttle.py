@@ -48,15 +48,34 @@ class LoginThrottle:
     def __init__(self, limits: LoginLimits) -> None:
         self.limits = limits
         self._keys: dict[tuple[str, str], _Key] = {}
+        self._checking: dict[tuple[str, str], int] = {}
 
     def retry_after(self, username: str, address: str, *, now: float) -> int:
-        """Seconds (≥ 1) until this user may try again from this address, or 0 when a password may be checked."""
+        """Seconds (≥ 1) until this user may try again from this address, or 0 when a password may be checked.
+
+        Checks under way count as failures to come: concurrent attempts cannot slip past a limit together (one
+        over the limit waits a second for them to end).
+        """
         wait = 0.0
-        for key in self._keys_of(username, address):
+        limits = (self.limits.per_user, self.limits.per_address)
+        for key, limit in zip(self._keys_of(username, address), limits, strict=True):
             state = self._keys.get(key)
             if state is not None and state.locked_until > now:
                 wait = max(wait, state.locked_until - now)
+            elif limit > 0 and self._checking.get(key, 0):
+                recent = sum(1 for t in state.failures if now - t < self.limits.window) if state else 0
+                if recent + self._checking[key] >= limit:
+                    wait = max(wait, 1.0)
         return math.ceil(wait) if wait > 0 else 0
+
+    def checking(self, username: str, address: str, delta: int) -> None:
+        """A password check of this pair begins (``+1``) or ends (``-1``)."""
+        for key in self._keys_of(username, address):
+            count = self._checking.get(key, 0) + delta
+            if count > 0:
+                self._checking[key] = count
+            else:
+                self._checking.pop(key, None)
 
     def failed(self, username: str, address: str, *, now: float) -> int:
         """Count a failed password; returns the lockout (seconds, ≥ 1) it triggered, or 0."""

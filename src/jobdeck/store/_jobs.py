@@ -117,14 +117,14 @@ class JobsStore(AccountsStore):
     async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
         # Read, add, write in one write transaction: SQLite's write lock (taken up front) or PostgreSQL's row lock
         # (FOR UPDATE) makes concurrent roll-ups of one row add up instead of overwriting each other.
+        values = _rows.audit_values(entry)
+        values["details"] = {**values["details"], "count": count}
+        insert = self._insert(audit).values(values).on_conflict_do_nothing(index_elements=[audit.c.id])
         async with self._tx(write=True) as conn:
-            stmt = select(audit.c.details).where(audit.c.id == entry.id).with_for_update()
-            row = (await conn.execute(stmt)).first()
-            if row is None:
-                values = _rows.audit_values(entry)
-                values["details"] = {**values["details"], "count": count}
-                await conn.execute(audit.insert().values(values))
+            if (await conn.execute(insert.returning(audit.c.id))).first() is not None:
                 return
+            stmt = select(audit.c.details).where(audit.c.id == entry.id).with_for_update()
+            row = (await conn.execute(stmt)).one()
             details = {**(row[0] or {}), **entry.details}
             details["count"] = int((row[0] or {}).get("count", 0)) + count
             details["first"] = (row[0] or {}).get("first", details.get("first"))
