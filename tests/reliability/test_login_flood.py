@@ -116,6 +116,5 @@ def test_login_flood_loses_no_fire_and_is_throttled_and_rolled_up(server: ServeP
     page = wait_until(rolled_up, timeout=10, what=f"audit counts to reach {attempts}")
     assert page["total"] <= 2 * len(USERNAMES), page["total"]  # two windows at most, if an hour turns meanwhile
     assert {entry["details"]["address"] for entry in page["history"]} == {"127.0.0.1"}
-    print(
-        f"login flood: {dict(statuses)} attempts; fires (expected, rows, max delay s) {fires}; audit rows {page['total']}"
-    )
+    summary = f"fires (expected, rows, max delay s) {fires}; audit rows {page['total']}"
+    print(f"login flood: {dict(statuses)} attempts; {summary}")
