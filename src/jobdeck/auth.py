@@ -63,6 +63,9 @@ _HASH_THREADS = 2
 nor take the threads sync jobs and the database driver use."""
 _MAX_HASHING = 32
 """Sign-ins waiting for a hash at most; past it more are refused at once (429, retry after 1 s)."""
+LOCKED_OUT_DELAY = 0.25
+"""Seconds a locked-out sign-in waits before its 429: a client retrying in a loop then sends a few requests a
+second per connection, not thousands (each cheap, but together they would take the process's CPU from its jobs)."""
 USER_STATE_TTL = 1.0
 """Seconds a user's token version and ``disabled`` flag are trusted from memory. Changes made through this process
 apply at once; a change made by another process (``jobdeck users disable`` …) applies within this time."""
@@ -148,6 +151,7 @@ class Authenticator:
         """
         wait = self.throttle.retry_after(username, address, now=time.monotonic())
         if wait:
+            await asyncio.sleep(LOCKED_OUT_DELAY)
             raise TooManyAttempts(wait)
         self.throttle.checking(username, address, +1)
         try:
