@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn, TypeVar
 
 import jwt
@@ -75,6 +75,8 @@ apply at once; a change made by another process (``jobdeck users disable`` …) 
 class _UserState:
     token_version: int
     disabled: bool
+    revoked: frozenset[str]
+    """Ids of the user's tokens signed out one by one."""
     read_at: float
     """``time.monotonic()`` of the read."""
 
@@ -83,7 +85,8 @@ class Authenticator:
     """Signs users in and turns bearer credentials into a :class:`Principal`.
 
     Access tokens carry an id (``jti``) and the user's token version (``ver``): a password change, a role
-    change, disabling the user and signing out bump the version, which refuses every older token at once.
+    change and disabling the user bump the version, which refuses every older token at once; signing out revokes
+    the one token by its id.
     """
 
     def __init__(
@@ -103,8 +106,8 @@ class Authenticator:
         self._pool: ThreadPoolExecutor | None = None
         self._hashing = 0
         self.throttle = LoginThrottle(login_limits or LoginLimits())
-        self._verified: dict[str, tuple[Principal, float, int]] = {}
-        """Access tokens already verified, with their expiry (epoch seconds) and version: each request carries one."""
+        self._verified: dict[str, tuple[Principal, float, int, str]] = {}
+        """Access tokens already verified, with expiry (epoch seconds), version and id: each request carries one."""
         self._states: dict[str, _UserState] = {}
         self._reading: dict[str, asyncio.Future[_UserState]] = {}
 
@@ -195,7 +198,6 @@ class Authenticator:
             "exp": int((now + timedelta(seconds=self._token_ttl)).timestamp()),
         }
         token = jwt.encode(claims, self._secret_key, algorithm=_JWT_ALGORITHM)
-        self._remember(user.username, user.token_version, user.disabled)
         return AccessToken(access_token=token, expires_in=int(self._token_ttl))
 
     async def authenticate(self, credential: str) -> Principal:
@@ -209,15 +211,17 @@ class Authenticator:
         # The JWT library reads the wall clock too; a token is valid while now < exp.
         if verified is None or time.time() >= verified[1]:
             verified = self._decode(credential)
-        principal, _, version = verified
+        principal, _, version, token_id = verified
         state = await self._state_of(principal.username)
         if state.disabled:
             raise AuthError("User disabled")
         if version != state.token_version:
-            raise AuthError("Access token revoked (password, role or sign-out); sign in again")
+            raise AuthError("Access token revoked (password or role changed); sign in again")
+        if token_id in state.revoked:
+            raise AuthError("Access token signed out; sign in again")
         return principal
 
-    def _decode(self, credential: str) -> tuple[Principal, float, int]:
+    def _decode(self, credential: str) -> tuple[Principal, float, int, str]:
         try:
             claims = jwt.decode(
                 credential,
@@ -238,7 +242,8 @@ class Authenticator:
         principal = Principal(username=str(claims["sub"]), role=role, via="password")
         if len(self._verified) >= _MAX_VERIFIED:
             self._verified.clear()
-        verified = self._verified[credential] = (principal, float(claims["exp"]), version)
+        token_id = str(claims.get("jti") or "")
+        verified = self._verified[credential] = (principal, float(claims["exp"]), version, token_id)
         return verified
 
     async def _state_of(self, username: str) -> _UserState:
@@ -253,6 +258,7 @@ class Authenticator:
         try:
             try:
                 user = await self._store.get_user(username)
+                revoked = await self._store.revoked_access_tokens(username)
             except UserNotFound:
                 raise AuthError("User no longer exists") from None
             except StoreUnavailable:
@@ -260,7 +266,7 @@ class Authenticator:
                     raise
                 fresh = state  # the database is away: the last state read stays the best known
             else:
-                fresh = self._remember(username, user.token_version, user.disabled)
+                fresh = self._remember(username, user.token_version, user.disabled, revoked)
             reading.set_result(fresh)
             return fresh
         except BaseException as exc:
@@ -270,37 +276,50 @@ class Authenticator:
         finally:
             del self._reading[username]
 
-    def _remember(self, username: str, token_version: int, disabled: bool) -> _UserState:
+    def _remember(self, username: str, token_version: int, disabled: bool, revoked: frozenset[str]) -> _UserState:
         if len(self._states) >= _MAX_VERIFIED:
             self._states.clear()
         state = self._states[username] = _UserState(
-            token_version=token_version, disabled=disabled, read_at=time.monotonic()
+            token_version=token_version, disabled=disabled, revoked=revoked, read_at=time.monotonic()
         )
         return state
 
     # -- revocation --------------------------------------------------------------------------------------------
 
-    async def revoke(self, username: str) -> None:
-        """Refuse every access token issued to the user so far (sign-out: every session of the user ends).
+    # In this process a change applies at once: the user's state is forgotten, so the next request reads it anew.
 
-        :raises UserNotFound: no such user
+    async def sign_out(self, credential: str) -> str:
+        """Revoke this one access token at once (the user's other sessions go on); returns the username.
+
+        :raises AuthError: the credential is not a valid access token
         """
-        version = await self._store.bump_token_version(username)
-        self._after_revoke(username, version)
+        verified = self._verified.get(credential)
+        if verified is None or time.time() >= verified[1]:
+            verified = self._decode(credential)
+        principal, expires, _, token_id = verified
+        if not token_id:  # a token from before revision 0007 has no id: only a new version can revoke it
+            await self.revoke(principal.username)
+            return principal.username
+        now = self._clock.now()
+        expires_at = datetime.fromtimestamp(expires, UTC)
+        await self._store.revoke_access_token(token_id, username=principal.username, expires_at=expires_at, now=now)
+        self._states.pop(principal.username, None)
+        return principal.username
+
+    async def revoke(self, username: str) -> None:
+        """Refuse every access token issued to the user so far. :raises UserNotFound: no such user"""
+        await self._store.bump_token_version(username)
+        self._states.pop(username, None)
 
     async def set_role(self, username: str, role: Role) -> None:
         """Change the user's role; its access tokens are revoked. :raises UserNotFound: no such user"""
-        self._after_revoke(username, await self._store.set_user_role(username, role))
+        await self._store.set_user_role(username, role)
+        self._states.pop(username, None)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
         """Disable (or enable) the user; its access tokens are revoked. :raises UserNotFound: no such user"""
-        self._after_revoke(username, await self._store.set_user_disabled(username, disabled), disabled=disabled)
-
-    def _after_revoke(self, username: str, version: int, *, disabled: bool | None = None) -> None:
-        known = self._states.get(username)
-        self._remember(username, version, disabled if disabled is not None else bool(known and known.disabled))
-        if disabled is None and known is None:
-            self._states.pop(username, None)  # unknown flag: read it on the next request
+        await self._store.set_user_disabled(username, disabled)
+        self._states.pop(username, None)
 
     async def _authenticate_api_token(self, secret: str) -> Principal:
         token = await self._store.token_by_hash(hash_token(secret))

@@ -28,6 +28,17 @@ async def test_every_revoking_change_bumps_the_token_version(store: SqlStore) ->
         await store.set_user_disabled("nobody", True)
 
 
+async def test_signed_out_tokens_are_listed_until_they_expire(store: SqlStore) -> None:
+    await store.revoke_access_token(
+        "old", username="ann", expires_at=T0 - timedelta(hours=1), now=T0 - timedelta(hours=2)
+    )
+    await store.revoke_access_token("t1", username="ann", expires_at=T0 + timedelta(hours=12), now=T0)
+    await store.revoke_access_token("t1", username="ann", expires_at=T0 + timedelta(hours=12), now=T0)  # twice: once
+    await store.revoke_access_token("t2", username="bob", expires_at=T0 + timedelta(hours=12), now=T0)
+    assert await store.revoked_access_tokens("ann") == {"t1"}  # "old" had expired: cleared by the later sign-out
+    assert await store.revoked_access_tokens("bob") == {"t2"}
+
+
 async def test_concurrent_roll_ups_add_up(store: SqlStore) -> None:
     entry = AuditEntry(
         id="rollup-1",

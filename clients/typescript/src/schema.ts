@@ -450,7 +450,7 @@ export interface paths {
         put?: never;
         /**
          * Logout
-         * @description Sign out: every access token of the caller stops working at once (all their sessions end).
+         * @description Sign out: the access token of this request stops working at once (the user's other sessions go on).
          *
          *     An API token (``jd_…``) is revoked with ``jobdeck tokens revoke`` instead; it is not affected here.
          */

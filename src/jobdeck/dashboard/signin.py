@@ -81,9 +81,9 @@ def routes(ui: Ui) -> APIRouter:
         form = await request.form()
         if ctx.user is not None and not check_csrf(ctx, form):
             return ui.answer(ctx, ok=False, message=ctx.t("err_csrf"), status=403)
-        if ctx.user is not None and ctx.user.via == "password":
-            # The cookie's token (and every other token of the user) stops working now, not when it expires.
-            await runtime.auth.revoke(ctx.user.username)
+        if ctx.user is not None and ctx.user.via == "password" and ctx.session:
+            # The cookie's token stops working now, not when it expires (a copy of it is worthless too).
+            await runtime.auth.sign_out(ctx.session)
             await runtime.service.audit.record(AuditAction.LOGOUT, ctx.user.username, details={"via": "dashboard"})
         ctx.set_cookie(SESSION_COOKIE, "", **ctx.cookie_options())
         return ctx.finish(RedirectResponse(ctx.url("/login"), status_code=303))

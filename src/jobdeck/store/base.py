@@ -301,6 +301,14 @@ class Store(Protocol):
         """
         ...
 
+    async def revoke_access_token(self, jti: str, *, username: str, expires_at: datetime, now: datetime) -> None:
+        """Refuse the one access token with this id (claim ``jti``) from now on; ``expires_at`` is when it would
+        have expired anyway. Rows of tokens expired before ``now`` may be deleted meanwhile."""
+
+    async def revoked_access_tokens(self, username: str) -> frozenset[str]:
+        """The ids of the user's access tokens revoked one by one (and maybe not yet expired)."""
+        ...
+
     async def bump_token_version(self, username: str) -> int:
         """Add one to the user's ``token_version`` (tokens carrying an older one are refused); returns the new one.
 

@@ -44,12 +44,13 @@ async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[st
 
 @router.post("/logout", response_model=Envelope[None], responses=errors(401, 503), operation_id="logout")
 async def logout(request: Request, user: CurrentUser, runtime: RuntimeDep) -> dict[str, object]:
-    """Sign out: every access token of the caller stops working at once (all their sessions end).
+    """Sign out: the access token of this request stops working at once (the user's other sessions go on).
 
     An API token (``jd_…``) is revoked with ``jobdeck tokens revoke`` instead; it is not affected here.
     """
     if user.via == "password":
-        await runtime.auth.revoke(user.username)
+        credential = request.headers.get("authorization", "").partition(" ")[2].strip()
+        await runtime.auth.sign_out(credential)
         await runtime.service.audit.record(AuditAction.LOGOUT, user.username)
     return ok(request, None, "Signed out")
 
