@@ -193,3 +193,27 @@ def test_responses_say_nosniff_and_docs_load_nothing_from_outside(server: ServeP
     assert "http://" not in docs and "https://" not in docs and "//cdn" not in docs
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         assert httpx.get(f"{server.url}/docs-assets/{asset}", timeout=10).status_code == 200
+
+
+def test_refused_changes_are_audited_rolled_up(server: ServeProcess) -> None:
+    viewer = token_of(server, "viewer", VIEWER_PASSWORD)
+    for _ in range(5):
+        answer = httpx.post(
+            f"{server.url}/api/scheduler/jobs/printenv/pause", headers={"Authorization": f"Bearer {viewer}"}, timeout=10
+        )
+        assert answer.status_code == 403
+    for _ in range(3):
+        assert httpx.post(f"{server.url}/api/scheduler/jobs/printenv/trigger", timeout=10).status_code == 401
+    assert httpx.get(f"{server.url}/api/scheduler/jobs", timeout=10).status_code == 401  # a read: not audited
+
+    def rolled_up() -> Any:
+        history = server.api("GET", "/api/scheduler/history?action=access_denied&limit=50")["history"]
+        counts = {entry["actor"]: entry["details"]["count"] for entry in history}
+        return history if counts == {"viewer": 5, "anonymous": 3} else None
+
+    history = wait_until(rolled_up, timeout=5, what="the refused changes rolled up")
+    assert len(history) == 2
+    by_actor = {entry["actor"]: entry for entry in history}
+    assert by_actor["viewer"]["details"]["status"] == 403
+    assert by_actor["anonymous"]["details"]["path"] == "/api/scheduler/jobs/printenv/trigger"
+    assert by_actor["viewer"]["details"]["address"] == "127.0.0.1"
