@@ -110,6 +110,8 @@ class Authenticator:
         """Access tokens already verified, with expiry (epoch seconds), version and id: each request carries one."""
         self._states: dict[str, _UserState] = {}
         self._reading: dict[str, asyncio.Future[_UserState]] = {}
+        self._changes = 0
+        """Counts the revoking changes made here: a read begun before one must not be remembered after it."""
 
     async def _in_pool(self, work: Callable[[], T]) -> T:
         """Run CPU-heavy password work on the authenticator's own small pool of threads, never on the loop."""
@@ -255,6 +257,7 @@ class Authenticator:
         if reading is not None:  # one read per user, however many requests wait for it
             return await asyncio.shield(reading)
         reading = self._reading[username] = asyncio.get_running_loop().create_future()
+        changes = self._changes
         try:
             try:
                 user = await self._store.get_user(username)
@@ -266,7 +269,11 @@ class Authenticator:
                     raise
                 fresh = state  # the database is away: the last state read stays the best known
             else:
-                fresh = self._remember(username, user.token_version, user.disabled, revoked)
+                fresh = _UserState(
+                    token_version=user.token_version, disabled=user.disabled, revoked=revoked, read_at=time.monotonic()
+                )
+                if changes == self._changes:  # else a change came meanwhile: use this read once, remember nothing
+                    self._remember(username, fresh)
             reading.set_result(fresh)
             return fresh
         except BaseException as exc:
@@ -274,19 +281,23 @@ class Authenticator:
             reading.exception()  # retrieved here, so an unawaited future does not warn
             raise
         finally:
-            del self._reading[username]
+            if self._reading.get(username) is reading:
+                del self._reading[username]
 
-    def _remember(self, username: str, token_version: int, disabled: bool, revoked: frozenset[str]) -> _UserState:
+    def _remember(self, username: str, state: _UserState) -> None:
         if len(self._states) >= _MAX_VERIFIED:
             self._states.clear()
-        state = self._states[username] = _UserState(
-            token_version=token_version, disabled=disabled, revoked=revoked, read_at=time.monotonic()
-        )
-        return state
+        self._states[username] = state
+
+    def _forget(self, username: str) -> None:
+        """After a revoking change made here: the next request reads the user anew (and waits for no older read)."""
+        self._changes += 1
+        self._states.pop(username, None)
+        self._reading.pop(username, None)
 
     # -- revocation --------------------------------------------------------------------------------------------
 
-    # In this process a change applies at once: the user's state is forgotten, so the next request reads it anew.
+    # In this process a change applies at once: the user's state is forgotten (see _forget).
 
     async def sign_out(self, credential: str) -> str:
         """Revoke this one access token at once (the user's other sessions go on); returns the username.
@@ -303,23 +314,23 @@ class Authenticator:
         now = self._clock.now()
         expires_at = datetime.fromtimestamp(expires, UTC)
         await self._store.revoke_access_token(token_id, username=principal.username, expires_at=expires_at, now=now)
-        self._states.pop(principal.username, None)
+        self._forget(principal.username)
         return principal.username
 
     async def revoke(self, username: str) -> None:
         """Refuse every access token issued to the user so far. :raises UserNotFound: no such user"""
         await self._store.bump_token_version(username)
-        self._states.pop(username, None)
+        self._forget(username)
 
     async def set_role(self, username: str, role: Role) -> None:
         """Change the user's role; its access tokens are revoked. :raises UserNotFound: no such user"""
         await self._store.set_user_role(username, role)
-        self._states.pop(username, None)
+        self._forget(username)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
         """Disable (or enable) the user; its access tokens are revoked. :raises UserNotFound: no such user"""
         await self._store.set_user_disabled(username, disabled)
-        self._states.pop(username, None)
+        self._forget(username)
 
     async def _authenticate_api_token(self, secret: str) -> Principal:
         token = await self._store.token_by_hash(hash_token(secret))
