@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,9 +61,12 @@ async def resolve_secret_key(store: Store, configured: str | None) -> str:
 
 
 _MAX_VERIFIED = 1000
-_HASH_THREADS = 2
+_HASH_THREADS = 1
 """Password hashes run on this many threads of their own: a flood of sign-ins can neither block the event loop
-nor take the threads sync jobs and the database driver use."""
+nor take the threads sync jobs and the database driver use, and one hash at a time (≈ 50 ms, about 20 sign-ins
+a second) leaves the other cores to the jobs and the API."""
+_HASH_NICENESS = 10
+"""Linux: the hash thread runs at this lower priority (``nice``), so the scheduler's threads win the CPU from it."""
 _MAX_HASHING = 32
 """Sign-ins waiting for a hash at most; past it more are refused at once (429, retry after 1 s)."""
 LOCKED_OUT_DELAY = 0.25
@@ -79,6 +85,12 @@ class _UserState:
     """Ids of the user's tokens signed out one by one."""
     read_at: float
     """``time.monotonic()`` of the read."""
+
+
+def _lower_priority() -> None:
+    # On Linux a thread's nice value is its own (the thread id names it); elsewhere this does nothing.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASH_NICENESS)
 
 
 class Authenticator:
@@ -118,7 +130,9 @@ class Authenticator:
         if self._hashing >= _MAX_HASHING:
             raise TooManyAttempts(1)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(_HASH_THREADS, thread_name_prefix="jobdeck-password")
+            self._pool = ThreadPoolExecutor(
+                _HASH_THREADS, thread_name_prefix="jobdeck-password", initializer=_lower_priority
+            )
         self._hashing += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, work)
