@@ -51,13 +51,12 @@ def routes(ui: Ui) -> APIRouter:
         try:
             token = await runtime.auth.login(username, password, address=address)
         except AuthError as exc:
-            throttled = isinstance(exc, TooManyAttempts)
             await runtime.service.audit.roll_up(
                 AuditAction.LOGIN_FAILED,
                 username or "?",
                 address=address,
                 error=exc.message,
-                details={"via": "dashboard", "throttled": throttled},
+                details={"via": "dashboard"},
             )
             if isinstance(exc, TooManyAttempts):
                 error = ctx.t("err_too_many", seconds=exc.retry_after)

@@ -9,7 +9,7 @@ from jobdeck.api.envelope import Envelope, client_address, ok
 from jobdeck.api.responses import errors
 from jobdeck.api.routing import EnvelopeRoute
 from jobdeck.api.schemas import LoginIn, TokenOut, UserOut
-from jobdeck.errors import AuthError, TooManyAttempts
+from jobdeck.errors import AuthError
 from jobdeck.models import AuditAction
 
 __all__ = ["router"]
@@ -28,14 +28,8 @@ async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[st
     try:
         token = await runtime.auth.login(body.username, body.password, address=address)
     except AuthError as exc:
-        throttled = isinstance(exc, TooManyAttempts)
-        await runtime.service.audit.roll_up(
-            AuditAction.LOGIN_FAILED,
-            body.username,
-            address=address,
-            error=exc.message,
-            details={"throttled": throttled},
-        )
+        # The entry's error is the last attempt's: "Invalid username or password" or "Too many failed sign-ins".
+        await runtime.service.audit.roll_up(AuditAction.LOGIN_FAILED, body.username, address=address, error=exc.message)
         raise
     await runtime.service.audit.record(AuditAction.LOGIN, body.username, details={"address": address})
     data = TokenOut(access_token=token.access_token, token_type=token.token_type, expires_in=token.expires_in)
