@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.common import Config, Row, Size
 
-SCENARIOS = ["burst", "steady", "throughput", "reads", "api_load", "memory", "postgres"]
+SCENARIOS = ["burst", "steady", "throughput", "reads", "api_load", "login_flood", "memory", "postgres"]
 CHILD_TIMEOUT_S = 1800
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,8 +28,13 @@ _DURATION_FIELDS = (
     "misfire_grace",
     "shutdown_grace",
     "token_ttl",
+    "login_window",
+    "login_max_lockout",
 )
-_POSITIVE_DURATIONS = frozenset({"heartbeat_interval", "zombie_after", "token_ttl"})
+_POSITIVE_DURATIONS = frozenset(
+    {"heartbeat_interval", "zombie_after", "token_ttl", "login_window", "login_max_lockout"}
+)
+MIN_SECRET_KEY_BYTES = 32
 _SECRET_FIELDS = frozenset({"secret_key", "admin_password", "database_url"})  # never echo their values
 
 
@@ -99,7 +104,8 @@ class Settings(BaseSettings):
     timezone: str = Field(default_factory=detect_local_timezone)
     """IANA zone times are displayed in; the machine's own by default."""
     secret_key: str | None = Field(default=None, repr=False)
-    """Signs access tokens; generated and stored on first start when unset."""
+    """Signs access tokens: at least 32 bytes (a shorter one is refused at start). Unset: a random 64-character
+    key is generated on first start and stored in the database, shared by every process using it."""
     admin_password: str | None = Field(default=None, repr=False)
     """Password of the ``admin`` user created on first start."""
     heartbeat_interval: float = 10.0
@@ -115,7 +121,24 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1)
     """Executions and logs older than this are pruned."""
     token_ttl: float = 12 * 3600.0
-    """Lifetime of an access token from ``/api/auth/login``."""
+    """Lifetime of an access token from ``/api/auth/login`` (a password or role change, disabling the user or
+    signing out revokes it sooner)."""
+    login_user_failures: int = Field(default=5, ge=0)
+    """Failed passwords for one username from one client address within ``login_window`` before that pair is
+    locked out (429 with ``Retry-After``); 0 turns it off. Five is generous for typos and leaves a guesser 5
+    guesses a minute, fewer as lockouts grow; the user still signs in from another address meanwhile."""
+    login_address_failures: int = Field(default=20, ge=0)
+    """Failed passwords from one client address (any usernames) within ``login_window`` before the address is
+    locked out; 0 turns it off. Above the per-user limit so a few people behind one NAT do not lock each other out
+    by typos, low enough that one address cannot spray passwords over many usernames."""
+    login_window: float = 60.0
+    """Seconds over which failed sign-ins are counted, and the length of a first lockout."""
+    login_max_lockout: float = 900.0
+    """Each new lockout of a (user, address) or address doubles the last (60 s, 2 min, 4 min …) up to this."""
+    command_env: str = "*"
+    """Which variables of jobdeck's environment command jobs get: comma-separated names or patterns
+    (``PATH,HOME,LANG,LC_*``); ``*`` passes all. ``JOBDECK_*`` variables (the secret key, the admin password, the
+    database URL …) are never passed; a job's own ``env`` table is always added."""
     jobs_file: Path | None = None
     """The TOML jobs file ``jobdeck serve`` loads."""
     engine_thread: bool | None = None
@@ -171,6 +194,29 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        # Anyone who can guess the key can sign tokens for any user, admin included.
+        if value is not None and len(value.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_BYTES} bytes, got {len(value.encode())}; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or unset it to use a stored random key"
+            )
+        return value
+
+    @field_validator("command_env", mode="before")
+    @classmethod
+    def _joined(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return ",".join(value)
+        return value
+
+    @property
+    def command_env_patterns(self) -> tuple[str, ...]:
+        """``command_env`` split into its names and patterns."""
+        return tuple(part.strip() for part in self.command_env.split(",") if part.strip())
 
     def with_overrides(self, overrides: Mapping[str, Any], *, source: str | Path | None = None) -> Settings:
         """A copy with the jobs file's ``[scheduler]`` table applied (same names as the fields, lower-case).

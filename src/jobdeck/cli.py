@@ -232,7 +232,8 @@ def users_list() -> None:
     users = _run(lambda: _with_auth(listing))
     typer.echo(f"{'USERNAME':<24} {'ROLE':<8} CREATED")
     for user in users:
-        typer.echo(f"{user.username:<24} {user.role.value:<8} {user.created_at.isoformat(timespec='seconds')}")
+        state = "  disabled" if user.disabled else ""
+        typer.echo(f"{user.username:<24} {user.role.value:<8} {user.created_at.isoformat(timespec='seconds')}{state}")
 
 
 @users_app.command("set-password")
@@ -247,7 +248,42 @@ def users_set_password(
         await auth.set_password(name, secret)
 
     _run(lambda: _with_auth(change))
-    typer.echo(f"Password of {name!r} changed")
+    typer.echo(f"Password of {name!r} changed; their access tokens are revoked")
+
+
+def _change_user(name: str, action: AuditAction, change: Callable[[Authenticator], Awaitable[None]]) -> None:
+    """Apply a change that revokes the user's access tokens, and audit it (actor ``cli``)."""
+
+    async def apply(store: Store, auth: Authenticator) -> Any:
+        async with AuditTrail(store, SystemClock()).action(action, "cli", details={"user": name}):
+            await change(auth)
+
+    _run(lambda: _with_auth(apply))
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="Username")]) -> None:
+    """Disable a user: they cannot sign in, and their access tokens stop working (within a second on a server)."""
+    _change_user(name, AuditAction.DISABLE_USER, lambda auth: auth.set_disabled(name, True))
+    typer.echo(f"Disabled {name!r}; their access tokens are revoked")
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="Username")]) -> None:
+    """Enable a disabled user again (they sign in anew: tokens from before stay revoked)."""
+    _change_user(name, AuditAction.ENABLE_USER, lambda auth: auth.set_disabled(name, False))
+    typer.echo(f"Enabled {name!r}")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    name: Annotated[str, typer.Argument(help="Username")],
+    role: Annotated[str, typer.Argument(help="viewer or admin")],
+) -> None:
+    """Change a user's role; their access tokens are revoked, so the new role applies from their next sign-in."""
+    parsed_role = _parse_role(role)
+    _change_user(name, AuditAction.SET_ROLE, lambda auth: auth.set_role(name, parsed_role))
+    typer.echo(f"{name!r} is now {parsed_role.value}; their access tokens are revoked")
 
 
 # -- tokens ------------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "NotFound",
     "StoreUnavailable",
     "TokenNotFound",
+    "TooManyAttempts",
     "UserExists",
     "UserNotFound",
     "error_classes",
@@ -199,10 +200,30 @@ class InvalidCredentials(AuthError):
         super().__init__("Invalid username or password")
 
 
+class TooManyAttempts(AuthError):
+    """Too many failed sign-ins from this address (for this user): refused without checking the password (429).
+
+    ``retry_after`` is how many seconds the lockout has left (sent as ``Retry-After``).
+    """
+
+    code = "too_many_attempts"
+    retry_after: int = 0
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class Forbidden(JobdeckError):
     """The caller is signed in but lacks the role (403)."""
 
     code = "forbidden"
+    actor: str | None = None
+    """Who was refused, when known (the audit of refused changes names them)."""
+
+    def __init__(self, message: str, *, actor: str | None = None) -> None:
+        super().__init__(message)
+        self.actor = actor
 
 
 class StoreUnavailable(JobdeckError):

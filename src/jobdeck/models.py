@@ -105,6 +105,14 @@ class AuditAction(enum.StrEnum):
     MARK_FAILED = "mark_failed"
     DELETE_EXECUTION = "delete_execution"
     LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    """Rolled up: one entry per (username, address, hour) whose ``details.count`` grows (see AuditTrail.roll_up)."""
+    ACCESS_DENIED = "access_denied"
+    """A refused attempt at a change (401/403), rolled up like failed sign-ins."""
+    LOGOUT = "logout"
+    SET_ROLE = "set_role"
+    DISABLE_USER = "disable_user"
+    ENABLE_USER = "enable_user"
     CREATE_USER = "create_user"
     SET_PASSWORD = "set_password"
     CREATE_TOKEN = "create_token"
@@ -442,6 +450,8 @@ class User:
     password_hash: str
     created_at: datetime
     disabled: bool = False
+    token_version: int = 0
+    """Access tokens carrying another version are refused (see :meth:`jobdeck.auth.Authenticator.revoke`)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -23,6 +23,7 @@ from jobdeck.config import Settings
 from jobdeck.engine import Engine, EngineHandle, EngineOptions, ThreadedEngine
 from jobdeck.errors import ConfigError, InvalidSchedule
 from jobdeck.events import EventBus, PublishingStore
+from jobdeck.login_throttle import LoginLimits
 from jobdeck.models import JobMetadata, JobSpec, JobState
 from jobdeck.schedules import LATEST, check_schedule, parse_schedule
 from jobdeck.service import SchedulerService
@@ -72,6 +73,12 @@ class Runtime:
                 secret_key=await resolve_secret_key(store, settings.secret_key),
                 token_ttl=settings.token_ttl,
                 clock=clock,
+                login_limits=LoginLimits(
+                    per_user=settings.login_user_failures,
+                    per_address=settings.login_address_failures,
+                    window=settings.login_window,
+                    max_lockout=settings.login_max_lockout,
+                ),
             )
             generated = await auth.ensure_admin(settings.admin_password)
             if generated:
@@ -89,6 +96,7 @@ class Runtime:
                 # Sweep at least twice per threshold, so a dead run is closed within 1.5 × zombie_after.
                 zombie_sweep_interval=min(30.0, settings.zombie_after / 2),
                 retention_days=settings.retention_days,
+                command_env=settings.command_env_patterns,
             )
             states = _usable_states(specs, await store.job_states(), now)
             lock = scheduler_lock(settings.database_url)
@@ -139,7 +147,10 @@ class Runtime:
                 await self.takeover
         try:
             await self.engine.shutdown()
+            with contextlib.suppress(Exception):
+                await self.service.audit.flush()
         finally:
+            self.auth.close()
             try:
                 await self.store.close()
             finally:

@@ -16,7 +16,7 @@ REQUIRE_ALL = os.environ.get("JOBDECK_REQUIRE_ALL") == "1"
 
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["burst", "steady", "throughput", "reads", "api_load", "memory", "postgres"]
+SCENARIOS = ["burst", "steady", "throughput", "reads", "api_load", "login_flood", "memory", "postgres"]
 
 
 def _postgres_listening() -> bool:

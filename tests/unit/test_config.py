@@ -65,7 +65,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "DATABASE_URL": "postgresql+asyncpg://jd@db/jobdeck",
         "TIMEZONE": "Asia/Shanghai",
-        "SECRET_KEY": "s3cret",
+        "SECRET_KEY": "s3cret-s3cret-s3cret-s3cret-s3cret!",
         "ADMIN_PASSWORD": "hunter2",
         "HEARTBEAT_INTERVAL": "15",
         "ZOMBIE_AFTER": "2m",
@@ -82,7 +82,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.database_url == "postgresql+asyncpg://jd@db/jobdeck"
     assert settings.timezone == "Asia/Shanghai"
-    assert (settings.secret_key, settings.admin_password) == ("s3cret", "hunter2")
+    assert (settings.secret_key, settings.admin_password) == ("s3cret-s3cret-s3cret-s3cret-s3cret!", "hunter2")
     assert (settings.heartbeat_interval, settings.zombie_after, settings.cancel_grace) == (15.0, 120.0, 2.5)
     assert (settings.misfire_grace, settings.shutdown_grace, settings.token_ttl) == (90.0, 90.0, 86400.0)
     assert settings.retention_days == 30

@@ -226,3 +226,21 @@ async def test_shutdown_closes_every_record_it_leaves(store: SqlStore) -> None:
         "brief": (ExecutionStatus.SUCCESS, None),
     }
     assert all(e.finished_at is not None for e in outcomes.values())
+
+
+async def test_start_prunes_audit_entries_past_retention(store: SqlStore) -> None:
+    from jobdeck.audit import AuditTrail
+    from jobdeck.models import AuditAction, AuditQuery
+
+    await AuditTrail(store, FrozenClock(NOW - timedelta(days=100))).record(AuditAction.LOGIN, "long-ago")
+    await AuditTrail(store, FrozenClock(NOW - timedelta(days=1))).record(AuditAction.LOGIN, "yesterday")
+
+    async def actors() -> list[str]:
+        return [entry.actor for entry in (await store.list_audit(AuditQuery(limit=10))).items]
+
+    engine = Engine(store, clock=FrozenClock(NOW), options=dataclasses.replace(FAST, retention_days=90))
+    await engine.start()
+    try:
+        await wait_until(actors, lambda found: found == ["yesterday"], timeout=3, what="the old audit entry pruned")
+    finally:
+        await engine.shutdown()

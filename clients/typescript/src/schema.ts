@@ -428,8 +428,33 @@ export interface paths {
         /**
          * Login
          * @description Exchange a username and password for a bearer access token.
+         *
+         *     Failed passwords are limited per (username, client address) and per address; past a limit the answer is 429
+         *     with ``Retry-After`` (seconds) until the lockout ends.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logout
+         * @description Sign out: the access token of this request stops working at once (the user's other sessions go on).
+         *
+         *     An API token (``jd_…``) is revoked with ``jobdeck tokens revoke`` instead; it is not affected here.
+         */
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -842,6 +867,11 @@ export interface components {
         ErrorData: {
             /** Errors */
             errors?: components["schemas"]["FieldError"][] | null;
+            /**
+             * Retry After
+             * @description 429: seconds to wait, as in Retry-After
+             */
+            retry_after?: number | null;
         };
         /**
          * ErrorEnvelope
@@ -3044,6 +3074,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Invalid input; data.errors names each field and its problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many failed sign-ins: wait the seconds of Retry-After (also data.retry_after) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The store (database) cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_NoneType_"];
                 };
             };
             /** @description Not signed in, or the token is invalid or expired */

@@ -66,7 +66,8 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 async def admin_principal(user: CurrentUser) -> Principal:
     """The caller, who must be an admin (403 otherwise)."""
     if not user.is_admin:
-        raise Forbidden(f"User {user.username!r} is a {user.role.value}; this action needs the admin role")
+        message = f"User {user.username!r} is a {user.role.value}; this action needs the admin role"
+        raise Forbidden(message, actor=user.username)
     return user
 
 

@@ -20,7 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobdeck.errors import AuthError, Forbidden, InvalidInput, InvalidState, JobdeckError, NotFound, StoreUnavailable
+from jobdeck.errors import (
+    AuthError,
+    Forbidden,
+    InvalidInput,
+    InvalidState,
+    JobdeckError,
+    NotFound,
+    StoreUnavailable,
+    TooManyAttempts,
+)
+from jobdeck.models import AuditAction
 
 __all__ = [
     "STATUS_BY_ERROR",
@@ -28,6 +38,7 @@ __all__ = [
     "ErrorEnvelope",
     "RequestIdMiddleware",
     "allowed_methods",
+    "client_address",
     "handle_error",
     "install_error_handlers",
     "iter_api_routes",
@@ -45,8 +56,11 @@ STATUS_BY_ERROR: dict[type[JobdeckError], int] = {
     InvalidInput: 422,
     AuthError: 401,
     Forbidden: 403,
+    TooManyAttempts: 429,
     StoreUnavailable: 503,
 }
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _IDS = random.Random()
 """Request ids must be unique, not secret: a seeded generator of our own spares a system call per request."""
@@ -74,6 +88,7 @@ class FieldError(BaseModel):
 
 class ErrorData(BaseModel):
     errors: list[FieldError] | None = None
+    retry_after: int | None = Field(default=None, description="429: seconds to wait, as in Retry-After")
 
 
 class ErrorEnvelope(BaseModel):
@@ -150,15 +165,40 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the socket's peer. Behind a reverse proxy, uvicorn puts the proxy's
+    ``X-Forwarded-For`` here only when the proxy is trusted (``--forwarded-allow-ips`` / ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def _on_jobdeck_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobdeckError)
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    data = None
+    data: dict[str, Any] | None = None
+    headers: dict[str, str] = {}
     if isinstance(exc, InvalidInput) and exc.field:
         data = {"errors": [{"field": exc.field, "message": exc.message, "type": exc.code}]}
-    return error_response(request, status, exc.code, exc.message, data)
+    if isinstance(exc, TooManyAttempts):
+        data = {"retry_after": exc.retry_after}
+        headers["Retry-After"] = str(exc.retry_after)
+    if status in (401, 403) and request.method not in _SAFE_METHODS and not request.url.path.endswith("/auth/login"):
+        await _audit_refused(request, exc, status)
+    return error_response(request, status, exc.code, exc.message, data, headers)
+
+
+async def _audit_refused(request: Request, exc: JobdeckError, status: int) -> None:
+    """A refused attempt at a change, rolled up per (actor, address) like failed sign-ins (sign-in audits its own)."""
+    runtime = getattr(request.app.state, "jobdeck", None)
+    audit = getattr(getattr(runtime, "service", None), "audit", None)
+    if audit is None:
+        return
+    actor = (exc.actor if isinstance(exc, Forbidden) else None) or "anonymous"
+    details = {"status": status, "method": request.method, "path": request.url.path}
+    await audit.roll_up(
+        AuditAction.ACCESS_DENIED, actor, address=client_address(request), error=exc.message, details=details
+    )
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -248,8 +288,11 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode("latin-1"))]
+                # nosniff: a browser must never run a response (a run's log, a JSON body) as another type.
+                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -24,6 +24,7 @@ _DESCRIPTIONS = {
     404: "No job or execution has this id",
     409: "The target is in the wrong state (already running, not running, finished)",
     422: "Invalid input; data.errors names each field and its problem",
+    429: "Too many failed sign-ins: wait the seconds of Retry-After (also data.retry_after)",
     503: "The store (database) cannot be reached",
 }
 

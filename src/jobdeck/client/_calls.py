@@ -17,6 +17,7 @@ from jobdeck.errors import (
     JobdeckError,
     NotFound,
     StoreUnavailable,
+    TooManyAttempts,
     error_from_code,
 )
 
@@ -34,6 +35,7 @@ _BY_STATUS: dict[int, type[JobdeckError]] = {
     404: NotFound,
     409: InvalidState,
     422: InvalidInput,
+    429: TooManyAttempts,
     503: StoreUnavailable,
 }
 
@@ -103,6 +105,8 @@ def error_of(response: httpx.Response) -> JobdeckError:
     error.http_status = response.status_code
     error.request_id = request_id
     error.data = data
+    if isinstance(error, TooManyAttempts) and isinstance(data, dict):
+        error.retry_after = int(data.get("retry_after") or response.headers.get("retry-after") or 0)
     return error
 
 

@@ -152,7 +152,12 @@ class Engine(Firing):
         if state is not None and state.schedule_override:
             override = parse_schedule(state.schedule_override, timezone=spec.timezone)
         paused = state.paused if state is not None and state.paused is not None else spec.paused
-        entry = Entry(spec=spec, invoker=invoker_for(spec, self._invokers), override=override, paused=paused)
+        entry = Entry(
+            spec=spec,
+            invoker=invoker_for(spec, self._invokers, command_env=self._options.command_env),
+            override=override,
+            paused=paused,
+        )
         if state is not None:
             entry.paused_until = state.paused_until if paused else None
             marks = [t for t in (state.last_fire_time, state.updated_at) if t is not None]

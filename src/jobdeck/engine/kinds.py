@@ -143,10 +143,13 @@ def _call_in_thread(function: Callable[..., Any], kwargs: Mapping[str, Any]) -> 
         raise JobExit(exc.code) from exc
 
 
-def invoker_for(spec: JobSpec, cache: dict[int, tuple[object, JobInvoker]] | None = None) -> JobInvoker:
+def invoker_for(
+    spec: JobSpec, cache: dict[int, tuple[object, JobInvoker]] | None = None, *, command_env: tuple[str, ...] = ("*",)
+) -> JobInvoker:
     """The invoker for a job, resolving ``spec.func`` when ``spec.function`` is not set.
 
-    ``cache`` (by the callable's identity) shares one invoker between the jobs of one Python callable: an invoker
+    ``command_env``: the variables of this process command jobs get (see :class:`CommandInvoker`). ``cache`` (by
+    the callable's identity) shares one invoker between the jobs of one Python callable: an invoker
     holds nothing per job, and its parameter model (a pydantic class) is the largest part of a registered job.
 
     :raises ConfigError: the kind is not supported, or the function cannot be imported
@@ -163,7 +166,7 @@ def invoker_for(spec: JobSpec, cache: dict[int, tuple[object, JobInvoker]] | Non
     if spec.kind is JobKind.COMMAND and spec.command is not None:
         from jobdeck.engine.kinds_command import CommandInvoker
 
-        return CommandInvoker(spec.command)
+        return CommandInvoker(spec.command, pass_env=command_env)
     if spec.kind is JobKind.HTTP and spec.http is not None:
         from jobdeck.engine.kinds_http import HttpInvoker
 

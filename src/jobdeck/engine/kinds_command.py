@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import os
 import re
@@ -28,7 +29,9 @@ from jobdeck.engine.context import JobCancelled, JobContext
 from jobdeck.engine.kinds import JobCall, JobFailure
 from jobdeck.models import CommandTarget
 
-__all__ = ["CommandInvoker", "parse_progress"]
+__all__ = ["CommandInvoker", "command_environment", "parse_progress"]
+
+_OWN_PREFIX = "JOBDECK_"
 
 _PROGRESS = re.compile(
     r"::progress\s+(?:(?P<done>\d+)\s*/\s*(?P<total>\d+)|(?P<pct>\d+(?:\.\d+)?)%?)(?:\s+(?P<msg>.*))?"
@@ -56,11 +59,30 @@ def parse_progress(line: str) -> dict[str, Any] | None:
     return fields
 
 
-class CommandInvoker:
-    """Runs a :class:`CommandTarget`. kwargs reach the process as JSON in ``JOBDECK_KWARGS``."""
+def command_environment(
+    environ: Mapping[str, str], pass_env: tuple[str, ...], own: Mapping[str, str]
+) -> dict[str, str]:
+    """A command's environment: the variables of ``environ`` matching ``pass_env`` (names or ``fnmatch`` patterns,
+    case-sensitive), never a ``JOBDECK_*`` one (jobdeck's settings: the signing key, the admin password, the
+    database URL), then the job's ``own`` table on top."""
+    passed = {
+        name: value
+        for name, value in environ.items()
+        if not name.startswith(_OWN_PREFIX) and any(fnmatch.fnmatchcase(name, pattern) for pattern in pass_env)
+    }
+    return {**passed, **own}
 
-    def __init__(self, target: CommandTarget) -> None:
+
+class CommandInvoker:
+    """Runs a :class:`CommandTarget`. kwargs reach the process as JSON in ``JOBDECK_KWARGS``.
+
+    The process gets a clean environment (:func:`command_environment`): jobdeck's own settings never reach a job,
+    whose output any viewer can read in the run's log.
+    """
+
+    def __init__(self, target: CommandTarget, *, pass_env: tuple[str, ...] = ("*",)) -> None:
         self._target = target
+        self._pass_env = pass_env
 
     @property
     def interruptible(self) -> bool:
@@ -76,7 +98,7 @@ class CommandInvoker:
     async def invoke(self, call: JobCall) -> Any:
         ctx = call.ctx
         target = self._target
-        env = {**os.environ, **target.env}
+        env = command_environment(os.environ, self._pass_env, target.env)
         env.update(
             JOBDECK_EXECUTION_ID=ctx.execution_id,
             JOBDECK_JOB_ID=ctx.job_id,

@@ -34,6 +34,8 @@ class EngineOptions:
     """A run's log keeps its last this many lines (older ones are dropped, with a note saying how many)."""
     log_max_bytes: int = 512 * 1024
     """… and at most this many bytes of messages."""
+    command_env: tuple[str, ...] = ("*",)
+    """Names or patterns of this process's environment variables command jobs get (``JOBDECK_*`` never)."""
     max_threads: int = 32
     """Worker threads for sync jobs (a thread job that cannot be stopped holds its thread until it returns)."""
     host: str = field(default_factory=socket.gethostname)

@@ -90,12 +90,15 @@ class Watchdog:
         return closed
 
     async def prune(self, now: datetime) -> int:
-        """Delete executions finished more than ``retention_days`` before ``now`` (nothing when retention is 0
-        or less), and trigger idempotency keys older than a day. Returns how many executions were deleted."""
+        """Delete executions finished more than ``retention_days`` before ``now`` and audit entries older than
+        that (nothing when retention is 0 or less), and trigger idempotency keys older than a day. Returns how
+        many executions were deleted."""
         await self._store.prune_idempotency_keys(before=now - IDEMPOTENCY_KEYS_KEPT)
         if self._options.retention_days <= 0:
             return 0
-        return await self._store.prune_executions(finished_before=now - timedelta(days=self._options.retention_days))
+        before = now - timedelta(days=self._options.retention_days)
+        await self._store.prune_audit(before=before)
+        return await self._store.prune_executions(finished_before=before)
 
     async def run(self) -> None:
         """Forever: prune at start and then once a day; sweep every ``zombie_sweep_interval`` (the first sweep

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from jobdeck.errors import TokenNotFound, UserExists, UserNotFound
 from jobdeck.models import ApiToken, Role, User
 from jobdeck.store import _rows
 from jobdeck.store._base import SqlBase
-from jobdeck.store.schema import api_tokens, settings, users
+from jobdeck.store.schema import api_tokens, revoked_tokens, settings, users
 
 __all__ = ["AccountsStore"]
 
@@ -53,8 +53,43 @@ class AccountsStore(SqlBase):
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self._update_user(username, password_hash=password_hash)
 
-    async def set_user_role(self, username: str, role: Role) -> None:
-        await self._update_user(username, role=role.value)
+    async def set_user_role(self, username: str, role: Role) -> int:
+        return await self._revoking_update(username, role=role.value)
+
+    async def set_user_disabled(self, username: str, disabled: bool) -> int:
+        return await self._revoking_update(username, disabled=disabled)
+
+    async def bump_token_version(self, username: str) -> int:
+        return await self._revoking_update(username)
+
+    async def revoke_access_token(self, jti: str, *, username: str, expires_at: datetime, now: datetime) -> None:
+        insert = (
+            self._insert(revoked_tokens)
+            .values(jti=jti, username=username, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=[revoked_tokens.c.jti])
+        )
+        async with self._tx(write=True) as conn:
+            # Rows of tokens expired anyway are of no use: sign-outs clear them, so the table stays small.
+            await conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+            await conn.execute(insert)
+
+    async def revoked_access_tokens(self, username: str) -> frozenset[str]:
+        stmt = select(revoked_tokens.c.jti).where(revoked_tokens.c.username == username)
+        async with self._tx() as conn:
+            return frozenset(str(jti) for jti in (await conn.execute(stmt)).scalars())
+
+    async def _revoking_update(self, username: str, **values: object) -> int:
+        stmt = (
+            update(users)
+            .where(users.c.username == username)
+            .values(token_version=users.c.token_version + 1, **values)
+            .returning(users.c.token_version)
+        )
+        async with self._tx(write=True) as conn:
+            version = (await conn.execute(stmt)).scalar()
+        if version is None:
+            raise UserNotFound(username)
+        return int(version)
 
     async def create_token(self, token: ApiToken) -> None:
         async with self._tx(write=True) as conn:

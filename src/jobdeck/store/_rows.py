@@ -178,6 +178,7 @@ def user_values(user: User) -> dict[str, Any]:
         "password_hash": user.password_hash,
         "created_at": user.created_at,
         "disabled": user.disabled,
+        "token_version": user.token_version,
     }
 
 
@@ -188,6 +189,7 @@ def to_user(row: RowMapping) -> User:
         password_hash=row["password_hash"],
         created_at=row["created_at"],
         disabled=bool(row["disabled"]),
+        token_version=int(row["token_version"]),
     )
 
 

@@ -260,6 +260,15 @@ class Store(Protocol):
     async def append_audit(self, entry: AuditEntry) -> None:
         """Record one audit entry."""
 
+    async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
+        """Add ``count`` attempts to the rolled-up entry with ``entry.id``, creating it from ``entry`` (its details
+        plus ``count``) when absent; else its ``details`` take ``entry``'s (``first`` and the summed ``count``
+        kept), its timestamp and error ``entry``'s. Concurrent roll-ups of one entry add up."""
+
+    async def prune_audit(self, *, before: datetime) -> int:
+        """Delete audit entries stamped before the instant; returns how many."""
+        ...
+
     async def list_audit(self, query: AuditQuery) -> Page[AuditEntry]:
         """Audit entries matching the query, newest first, with the total count of matches."""
         ...
@@ -284,8 +293,34 @@ class Store(Protocol):
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         """:raises UserNotFound: no user has this name"""
 
-    async def set_user_role(self, username: str, role: Role) -> None:
-        """:raises UserNotFound: no user has this name"""
+    async def set_user_role(self, username: str, role: Role) -> int:
+        """Change the role and revoke the user's access tokens (see :meth:`bump_token_version`).
+
+        :raises UserNotFound: no user has this name
+        """
+        ...
+
+    async def set_user_disabled(self, username: str, disabled: bool) -> int:
+        """Disable (or enable) the user and revoke its access tokens (see :meth:`bump_token_version`).
+
+        :raises UserNotFound: no user has this name
+        """
+        ...
+
+    async def revoke_access_token(self, jti: str, *, username: str, expires_at: datetime, now: datetime) -> None:
+        """Refuse the one access token with this id (claim ``jti``) from now on; ``expires_at`` is when it would
+        have expired anyway. Rows of tokens expired before ``now`` may be deleted meanwhile."""
+
+    async def revoked_access_tokens(self, username: str) -> frozenset[str]:
+        """The ids of the user's access tokens revoked one by one (and maybe not yet expired)."""
+        ...
+
+    async def bump_token_version(self, username: str) -> int:
+        """Add one to the user's ``token_version`` (tokens carrying an older one are refused); returns the new one.
+
+        :raises UserNotFound: no user has this name
+        """
+        ...
 
     async def create_token(self, token: ApiToken) -> None:
         """Store a new API token (only its hash)."""

@@ -45,6 +45,7 @@ __all__ = [
     "job_metadata",
     "jobs_state",
     "metadata",
+    "revoked_tokens",
     "settings",
     "users",
 ]
@@ -326,7 +327,20 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False),
+    # v0007: access tokens carry it (claim "ver"); bumped to revoke every token of the user at once.
+    Column("token_version", Integer, nullable=False, server_default="0"),
 )
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    # v0007: access tokens signed out before they expire (claim "jti"); a row may go once expires_at is past.
+    Column("jti", String(64), primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_revoked_tokens_username", revoked_tokens.c.username)
 
 api_tokens = Table(
     "api_tokens",

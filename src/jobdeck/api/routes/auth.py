@@ -1,11 +1,11 @@
-"""/api/auth/*: sign-in with a password, and who am I."""
+"""/api/auth/*: sign-in with a password, sign-out, and who am I."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from jobdeck.api.deps import CurrentUser, RuntimeDep
-from jobdeck.api.envelope import Envelope, ok
+from jobdeck.api.envelope import Envelope, client_address, ok
 from jobdeck.api.responses import errors
 from jobdeck.api.routing import EnvelopeRoute, TrailingSlashRouter
 from jobdeck.api.schemas import LoginIn, TokenOut, UserOut
@@ -17,17 +17,36 @@ __all__ = ["router"]
 router = TrailingSlashRouter(prefix="/api/auth", tags=["auth"], route_class=EnvelopeRoute)
 
 
-@router.post("/login", response_model=Envelope[TokenOut], responses=errors(401, 503), operation_id="login")
+@router.post("/login", response_model=Envelope[TokenOut], responses=errors(401, 429, 503), operation_id="login")
 async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[str, object]:
-    """Exchange a username and password for a bearer access token."""
+    """Exchange a username and password for a bearer access token.
+
+    Failed passwords are limited per (username, client address) and per address; past a limit the answer is 429
+    with ``Retry-After`` (seconds) until the lockout ends.
+    """
+    address = client_address(request)
     try:
-        token = await runtime.auth.login(body.username, body.password)
+        token = await runtime.auth.login(body.username, body.password, address=address)
     except AuthError as exc:
-        await runtime.service.audit.record(AuditAction.LOGIN, body.username, ok=False, error=exc.message)
+        # The entry's error is the last attempt's: "Invalid username or password" or "Too many failed sign-ins".
+        await runtime.service.audit.roll_up(AuditAction.LOGIN_FAILED, body.username, address=address, error=exc.message)
         raise
-    await runtime.service.audit.record(AuditAction.LOGIN, body.username)
+    await runtime.service.audit.record(AuditAction.LOGIN, body.username, details={"address": address})
     data = TokenOut(access_token=token.access_token, token_type=token.token_type, expires_in=token.expires_in)
     return ok(request, data, "Signed in")
+
+
+@router.post("/logout", response_model=Envelope[None], responses=errors(401, 503), operation_id="logout")
+async def logout(request: Request, user: CurrentUser, runtime: RuntimeDep) -> dict[str, object]:
+    """Sign out: the access token of this request stops working at once (the user's other sessions go on).
+
+    An API token (``jd_…``) is revoked with ``jobdeck tokens revoke`` instead; it is not affected here.
+    """
+    if user.via == "password":
+        credential = request.headers.get("authorization", "").partition(" ")[2].strip()
+        await runtime.auth.sign_out(credential)
+        await runtime.service.audit.record(AuditAction.LOGOUT, user.username)
+    return ok(request, None, "Signed out")
 
 
 @router.get("/me", response_model=Envelope[UserOut], responses=errors(401, 503), operation_id="getMe")
