@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import time_machine
 
 from jobdeck.clock import SystemClock
@@ -97,12 +96,6 @@ async def test_a_backward_jump_of_an_hour_fires_no_scheduled_time_twice(tmp_path
     assert len({row.scheduled_time for row in ticks}) == len(ticks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a backward jump the timer sleeps on the monotonic clock until the next fire (an hour); when the "
-    "wall clock is set right again nothing wakes it: no fire and no record for that hour (engine/scheduler.py: "
-    "the timer should wake at least every few seconds and re-read the wall clock)",
-)
 async def test_firing_resumes_at_once_when_a_backward_jump_is_set_right_again(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'clock.db'}"
     with time_machine.travel(START, tick=True) as traveller:

@@ -97,12 +97,6 @@ schedule = "0 0 1 1 *"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a command job's process runs on after its server is killed -9 (it is started in a session of its own "
-    "and nothing ends it), while its record says `failed`; a retry or the next fire would run beside it. "
-    "engine/kinds_command.py could ask Linux to end it with its parent (prctl PR_SET_PDEATHSIG)",
-)
 def test_kill_9_leaves_no_command_job_running_behind_its_failed_record(
     serve: ServeFactory, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fnmatch
+import functools
 import json
 import os
 import re
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -113,6 +116,8 @@ class CommandInvoker:
             "env": env,
             "start_new_session": True,
         }
+        if sys.platform == "linux":
+            pipes["preexec_fn"] = functools.partial(ctypes.CDLL(None).prctl, _PR_SET_PDEATHSIG, signal.SIGKILL)
         try:
             if target.shell:
                 process = await asyncio.create_subprocess_shell(target.describe(), **pipes)
@@ -203,3 +208,10 @@ async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], Non
 
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\r")
+
+
+_PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal a child gets when its parent dies. Set in the child before exec (the libc handle
+is opened in the parent: nothing but the call runs between fork and exec), so that kill -9 of jobdeck ends the
+command too instead of leaving it running behind a record closed as failed. It reaches the command itself, not
+what a shell starts beside it."""

@@ -10,7 +10,9 @@ grace, and they count instances per process (jobdeck counts running executions i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +37,10 @@ one of several handed over at once (``stall`` says which) and merged (coalesce).
 
 # The engine enforces max_instances itself (from the store); APScheduler must never hold a fire back.
 _UNLIMITED_INSTANCES = 1_000_000
+_CLOCK_WATCH_INTERVAL = 1.0
+"""Seconds between two looks at the wall clock against the monotonic one."""
+_CLOCK_STEP = 0.5
+"""A difference between them beyond this many seconds is a step of the wall clock."""
 
 
 class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler ships no type information
@@ -106,6 +112,7 @@ class Timer:
         self._log = logging.getLogger(__name__)
         self._stopped = False
         self._changes = 0
+        self._clock_watch: asyncio.TimerHandle | None = None
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             jobstores={"default": _TimerJobStore()},
@@ -128,11 +135,28 @@ class Timer:
     def start(self) -> None:
         """Start firing (binds to the running event loop)."""
         self._scheduler.start()
+        self._watch_clock(time.time(), time.monotonic())
+
+    def _watch_clock(self, wall: float, mono: float) -> None:
+        # APScheduler sleeps on the loop's monotonic clock until the fire it computed from the wall clock: when the
+        # wall clock is stepped (NTP, a resumed VM) it would sleep through the new present, so wake it.
+        if self._stopped:
+            return
+        now_wall, now_mono = time.time(), time.monotonic()
+        step = (now_wall - wall) - (now_mono - mono)
+        if abs(step) > _CLOCK_STEP:
+            self._log.warning("jobdeck: the wall clock moved %+.1f s; the timer looks again at what is due", step)
+            self._scheduler.wakeup()
+        self._clock_watch = asyncio.get_running_loop().call_later(
+            _CLOCK_WATCH_INTERVAL, self._watch_clock, now_wall, now_mono
+        )
 
     def shutdown(self) -> None:
         """Stop firing at once. Fires already handed over are the engine's business."""
         self._stopped = True
         self._changes += 1
+        if self._clock_watch is not None:
+            self._clock_watch.cancel()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
