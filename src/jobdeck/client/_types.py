@@ -37,6 +37,7 @@ __all__ = [
     "StoreHealth",
     "Token",
     "User",
+    "WritesHealth",
     "parse_time",
 ]
 
@@ -228,6 +229,15 @@ class StoreHealth(TypedDict):
     error: str | None
 
 
+class WritesHealth(TypedDict):
+    ok: bool
+    """False while record writes fail (held, retried) or wait long (a locked database)."""
+    waiting: int
+    held: int
+    spooled: int
+    oldest_unwritten_age_s: float | None
+
+
 class SchedulerHealth(TypedDict):
     status: HealthStatus
     running: bool
@@ -240,6 +250,9 @@ class SchedulerHealth(TypedDict):
     version: str
     scheduling: bool
     role: SchedulingRole
+    reason: str | None
+    """Why the status is not healthy."""
+    writes: WritesHealth | None
 
 
 class Healthz(TypedDict):

@@ -101,6 +101,7 @@ class SqlBase:
         try:
             conn = await self._engine.connect()
         except Exception as exc:
+            self._database_lost()
             raise _engine.unreachable(exc, self._url) from exc
         try:
             if write:
@@ -114,11 +115,15 @@ class SqlBase:
             error = _engine.unavailable(exc, self._url)
             if error is None:
                 raise
+            self._database_lost()
             raise error from exc
         finally:
             if write:
                 self._open_writes -= 1
             await conn.close()
+
+    def _database_lost(self) -> None:
+        """A statement could not reach the database: what is cached from it must not answer for it meanwhile."""
 
     async def _in_driver_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """SQLite: run ``work(connection)`` on a pooled connection in one call on the driver's thread.

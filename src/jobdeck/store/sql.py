@@ -131,6 +131,10 @@ class SqlStore(ExecutionReads):
             self._metadata_cache = (started + METADATA_TTL, metadata)
         return dict(metadata)
 
+    def _database_lost(self) -> None:
+        # A job list during an outage answers 503 like every other read, not from a cache of before it.
+        self._forget_metadata()
+
     def _forget_metadata(self) -> None:
         self._metadata_cache = None
         self._metadata_generation += 1
