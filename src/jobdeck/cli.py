@@ -16,8 +16,9 @@ from jobdeck.audit import AuditTrail
 from jobdeck.auth import Authenticator, resolve_secret_key
 from jobdeck.cli_remote import jobs_app, runs_app
 from jobdeck.clock import SystemClock
-from jobdeck.config import Settings, load_jobs_file, load_metadata_file
+from jobdeck.config import Settings, load_jobs_file
 from jobdeck.errors import JobdeckError
+from jobdeck.metadata_file import load_metadata_file
 from jobdeck.models import AuditAction, Role
 from jobdeck.schedules import check_schedule, describe_schedule, next_fire_times
 from jobdeck.store import SqlStore, describe_database, sqlite_file, upgrade

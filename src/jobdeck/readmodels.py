@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from jobdeck.models import Execution, ExecutionStats, JobSpec, Schedule
+from jobdeck.store.held import WriteStatus
 
 __all__ = ["HealthReport", "JobOverview", "JobSummary", "SchedulePreview", "SchedulerStats", "TriggerResult"]
 
@@ -93,10 +94,5 @@ class HealthReport:
     """False in an API-only process: another process schedules this SQLite file's jobs."""
     reason: str | None = None
     """Why the status is not ``healthy`` (None when it is)."""
-    writes_ok: bool = True
-    """False while record writes fail (held) or wait long: records lag behind what happens."""
-    writes_waiting: int = 0
-    writes_held: int = 0
-    writes_spooled: int = 0
-    oldest_unwritten_age_s: float | None = None
-    """Seconds the oldest record write not yet in the database has waited."""
+    writes: WriteStatus = field(default_factory=WriteStatus)
+    """This process's record writes (the worse of its writers): not ``ok`` while they fail (held) or wait long."""

@@ -38,6 +38,7 @@ from jobdeck.readmodels import (
 )
 from jobdeck.schedules import LATEST, load_timezone, next_fire_times, validated_schedule
 from jobdeck.store.base import Store
+from jobdeck.store.held import WriteStatus
 
 __all__ = [
     "HealthReport",
@@ -132,10 +133,7 @@ class SchedulerService:
         after = self._clock.now()
         times: tuple[datetime, ...] = ()
         if not view.paused:
-            try:
-                times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
-            except (OverflowError, ValueError):  # a schedule saved before validation: show the job, not a 500
-                times = ()
+            times = tuple(next_fire_times(view.schedule, after=after, count=_NEXT_RUN_COUNT))
         return dataclasses.replace(summary, next_run_times=times)
 
     async def jobs_overview(self) -> list[JobOverview]:
@@ -486,8 +484,7 @@ class SchedulerService:
         except StoreUnavailable as exc:
             error = exc.message
         # The API's store and the engine's (its own on the engine's thread, else the same one): the worse.
-        statuses = [self._engine.write_status(), self._store.write_status()]
-        writes = min(statuses, key=lambda w: (w.ok, -(w.oldest_age_s or 0.0)))
+        writes = WriteStatus.worst(self._engine.write_status(), self._store.write_status())
         reason: str | None
         if not self._engine.running:
             status, reason = "stopped", "the scheduler is not running"
@@ -509,9 +506,5 @@ class SchedulerService:
             version=self._version,
             scheduling=self._engine.scheduling,
             reason=reason,
-            writes_ok=writes.ok,
-            writes_waiting=max(w.waiting for w in statuses),
-            writes_held=max(w.held for w in statuses),
-            writes_spooled=max(w.spooled for w in statuses),
-            oldest_unwritten_age_s=writes.oldest_age_s,
+            writes=writes,
         )

@@ -17,10 +17,10 @@ from jobdeck.config import (
     Settings,
     detect_local_timezone,
     load_jobs_file,
-    load_metadata_file,
     resolve_callable,
 )
 from jobdeck.errors import ConfigError
+from jobdeck.metadata_file import load_metadata_file
 from jobdeck.models import JobKind, ScheduleKind
 
 

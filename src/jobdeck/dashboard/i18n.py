@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobdeck.dashboard.i18n_messages import EN, ZH
+from jobdeck.dashboard.i18n_en import EN
+from jobdeck.dashboard.i18n_zh import ZH
 
 __all__ = ["LANGUAGES", "LANG_COOKIE", "MESSAGES", "SCRIPT_KEYS", "Translator", "pick_language"]
 

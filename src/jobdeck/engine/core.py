@@ -26,7 +26,7 @@ from jobdeck.engine.runner import Runner, merged_kwargs
 from jobdeck.engine.scheduler import Timer
 from jobdeck.engine.views import Entry, JobView
 from jobdeck.engine.watchdog import Watchdog
-from jobdeck.errors import InvalidSchedule, InvalidState, JobAlreadyRunning, JobNotFound
+from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import (
     Execution,
     ExecutionStatus,
@@ -296,25 +296,6 @@ class Engine(Firing):
             parameters=entry.invoker.parameters,
         )
 
-    def _schedule_at_start(self, entry: Entry) -> None:
-        # A bad saved state must never keep jobdeck from starting: drop the override, fire on the configured one.
-        try:
-            self._schedule(entry)
-        except Exception as exc:
-            if entry.override is None:
-                raise
-            self._bad_override(entry.spec.id, entry.override.expression, repr(exc))
-            entry.override = None
-            self._changes += 1
-            self._schedule(entry)
-
-    def _bad_override(self, job_id: str, value: str | None, reason: str) -> None:
-        self._log.error(
-            "jobdeck: job %s: the stored schedule override %r cannot be applied (%s); skipped, the configured "
-            "schedule applies",
-            *(job_id, value, reason),
-        )
-
     def _schedule(self, entry: Entry) -> None:
         assert self._timer is not None
         self._timer.set_job(
@@ -447,19 +428,15 @@ class Engine(Firing):
         first. No-op when not running or already scheduling."""
         if not self.running or self._timer is not None:
             return
+        # The runtime drops a stored state that cannot apply before it gets here (runtime._usable_states).
         for spec_id, state in (states or {}).items():
-            if (entry := self._entries.get(spec_id)) is None:
-                continue
-            try:
+            if (entry := self._entries.get(spec_id)) is not None:
                 self.register(entry.spec, state)
-            except InvalidSchedule as exc:
-                self._bad_override(spec_id, state.schedule_override, exc.reason)
-                self.register(entry.spec, dataclasses.replace(state, schedule_override=None))
         timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
         timer.start()
         self._timer = timer
         for entry in self._entries.values():
-            self._schedule_at_start(entry)
+            self._schedule(entry)
         for entry in self._entries.values():
             self._arm_pause_timer(entry)
             try:

@@ -57,6 +57,18 @@ class WriteStatus:
     oldest_age_s: float | None = None
     """Seconds the oldest uncommitted write has been waiting (None: nothing waits)."""
 
+    @staticmethod
+    def worst(*statuses: WriteStatus) -> WriteStatus:
+        """Several writers' statuses as one: the worst health (failing first, then the longest wait) with the
+        largest counts."""
+        worst = min(statuses, key=lambda w: (w.ok, -(w.oldest_age_s or 0.0)))
+        return dataclasses.replace(
+            worst,
+            waiting=max(w.waiting for w in statuses),
+            held=max(w.held for w in statuses),
+            spooled=max(w.spooled for w in statuses),
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SpooledWrite:

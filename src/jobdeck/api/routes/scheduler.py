@@ -17,17 +17,16 @@ from jobdeck.api.schemas import (
     ExecutionOut,
     ExecutionPage,
     ExecutionStatsOut,
-    HealthOut,
     IsoDatetime,
     JobDetailOut,
     JobOut,
     LogPageOut,
     MetadataIn,
     ScheduleIn,
-    StatsOut,
     TriggerIn,
     render_jobs,
 )
+from jobdeck.api.schemas_status import HealthOut, StatsOut
 from jobdeck.models import AuditEntry, AuditOutcome, AuditQuery, ExecutionQuery, ExecutionStatus, Page
 from jobdeck.runtime import Runtime
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from jobdeck.api.deps import RuntimeDep
-from jobdeck.api.schemas import HealthzOut
+from jobdeck.api.schemas_status import HealthzOut
 
 __all__ = ["router"]
 
