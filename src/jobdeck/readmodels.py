@@ -10,7 +10,15 @@ from typing import Any
 from jobdeck.models import Execution, ExecutionStats, JobSpec, Schedule
 from jobdeck.store.held import WriteStatus
 
-__all__ = ["HealthReport", "JobOverview", "JobSummary", "SchedulePreview", "SchedulerStats", "TriggerResult"]
+__all__ = [
+    "HealthReport",
+    "JobOverview",
+    "JobSummary",
+    "SchedulePreview",
+    "SchedulerStats",
+    "TriggerResult",
+    "judge_health",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,3 +104,15 @@ class HealthReport:
     """Why the status is not ``healthy`` (None when it is)."""
     writes: WriteStatus = field(default_factory=WriteStatus)
     """This process's record writes (the worse of its writers): not ``ok`` while they fail (held) or wait long."""
+
+
+def judge_health(*, running: bool, store_error: str | None, writes: WriteStatus) -> tuple[str, str | None]:
+    """``(status, reason)``: ``stopped`` when the scheduler is not running, ``degraded`` while the store does not
+    answer or record writes fail or lag, else ``healthy`` (no reason)."""
+    if not running:
+        return "stopped", "the scheduler is not running"
+    if store_error is not None:
+        return "degraded", store_error
+    if not writes.ok:
+        return "degraded", writes.reason
+    return "healthy", None

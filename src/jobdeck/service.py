@@ -35,6 +35,7 @@ from jobdeck.readmodels import (
     SchedulePreview,
     SchedulerStats,
     TriggerResult,
+    judge_health,
 )
 from jobdeck.schedules import LATEST, load_timezone, next_fire_times, validated_schedule
 from jobdeck.store.base import Store
@@ -485,15 +486,7 @@ class SchedulerService:
             error = exc.message
         # The API's store and the engine's (its own on the engine's thread, else the same one): the worse.
         writes = WriteStatus.worst(self._engine.write_status(), self._store.write_status())
-        reason: str | None
-        if not self._engine.running:
-            status, reason = "stopped", "the scheduler is not running"
-        elif error is not None:
-            status, reason = "degraded", error
-        elif not writes.ok:
-            status, reason = "degraded", writes.reason
-        else:
-            status, reason = "healthy", None
+        status, reason = judge_health(running=self._engine.running, store_error=error, writes=writes)
         return HealthReport(
             status=status,
             running=self._engine.running,

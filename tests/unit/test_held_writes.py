@@ -111,9 +111,12 @@ async def test_a_claim_the_locked_database_refuses_is_held_and_lands_after_the_l
     status = await wait_until(statuses(store), lambda s: not s.ok and s.held >= 1, timeout=5, what="held")
     assert "locked" in (status.reason or "")
     assert not claiming.done()  # the caller waits: nothing was dropped, nothing answered yet
-    await asyncio.sleep(BUSY_MS / 1000 * 3)  # several retries fail meanwhile: still held, older
-    aged = store.write_status()
+    # Several retries fail meanwhile: the write stays held, growing older, and its caller keeps waiting.
+    aged = await wait_until(
+        statuses(store), lambda s: (s.oldest_age_s or 0.0) >= BUSY_MS / 1000 * 3, timeout=5, what="an older hold"
+    )
     assert aged.oldest_age_s is not None and aged.oldest_age_s >= BUSY_MS / 1000 * 3
+    assert aged.held >= 1 and not claiming.done()
     lock.release()
     assert await asyncio.wait_for(claiming, 10) is True
     assert (await store.get_execution(record.id)).status is ExecutionStatus.RUNNING
@@ -135,8 +138,8 @@ async def test_held_writes_land_in_order_a_claim_then_its_close(store: SqlStore,
             finished_at=FIRE + timedelta(seconds=5),
         )
     )
-    await asyncio.sleep(0.3)
-    assert store.write_status().waiting == 4
+    queued = await wait_until(statuses(store), lambda s: s.waiting == 4, timeout=5, what="the close queued")
+    assert queued.waiting == 4 and not closing.done()
     lock.release()
     assert await asyncio.wait_for(asyncio.gather(*claims), 10) == [True, True, True]
     assert await asyncio.wait_for(closing, 10) is True  # queued behind its claim: it found the record
