@@ -15,7 +15,7 @@ from jobdeck.clock import Clock
 from jobdeck.errors import JobdeckError, StoreUnavailable
 from jobdeck.ids import new_id
 from jobdeck.models import AuditAction, AuditEntry, AuditOutcome
-from jobdeck.store.base import Store
+from jobdeck.store.base import AuditLog
 
 __all__ = ["ROLLUP_WINDOW", "AuditTrail"]
 
@@ -43,7 +43,7 @@ class _Pending:
 class AuditTrail:
     """Writes audit entries to the store, stamped by the clock."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: AuditLog, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         self._pending: dict[tuple[str, str, str, int], _Pending] = {}

@@ -33,7 +33,7 @@ from jobdeck.errors import (
 from jobdeck.ids import new_id
 from jobdeck.login_throttle import LoginLimits, LoginThrottle
 from jobdeck.models import ApiToken, Principal, Role, User
-from jobdeck.store.base import Store
+from jobdeck.store.base import AuthStore
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def resolve_secret_key(store: Store, configured: str | None) -> str:
+async def resolve_secret_key(store: AuthStore, configured: str | None) -> str:
     """The configured secret key, or the one generated and stored on first start (shared by every replica).
 
     Insert-if-absent, then read back what won: processes starting together on a fresh database all end up with
@@ -115,7 +115,7 @@ class Authenticator:
 
     def __init__(
         self,
-        store: Store,
+        store: AuthStore,
         *,
         secret_key: str,
         token_ttl: float,

@@ -5,7 +5,9 @@
   ``POSTGRES_URL`` through an asyncpg admin connection, dropped at the end of the session); every jobdeck table in
   it is emptied (TRUNCATE) before each test. When PostgreSQL cannot be reached the ``postgresql`` case calls
   ``unavailable("PostgreSQL")`` (skips, or fails under ``JOBDECK_REQUIRE_ALL=1``).
-* ``store`` — an opened :class:`~jobdeck.store.SqlStore` on ``store_url``, closed afterwards.
+* ``store`` — an opened store, closed afterwards: a :class:`~jobdeck.store.SqlStore` on each database of ``store_url``
+  (and ``sqlite-inline``), and ``memory``, a :class:`~jobdeck.store.memory.MemoryStore`: the store contract holds
+  for every implementation. Tests of SQL internals take ``store_url`` and build their SqlStore themselves.
 * ``blank_url`` — like ``store_url`` but a database nothing has touched yet (no tables): for migration tests.
 * ``blank_postgres_url`` — a PostgreSQL database of the test's own, created empty and dropped afterwards.
 * ``postgres_admin`` — ``admin_execute``: runs SQL on the server's ``POSTGRES_URL`` database (e.g. to terminate
@@ -27,7 +29,8 @@ import asyncpg
 import pytest
 from sqlalchemy import make_url
 
-from jobdeck.store import SqlStore
+from jobdeck.store import SqlStore, Store
+from jobdeck.store.memory import MemoryStore
 from jobdeck.store.schema import metadata
 
 T = TypeVar("T")
@@ -137,13 +140,18 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ses
     return await _backend_url(request.param, tmp_path, postgres_session_url)
 
 
-@pytest.fixture(params=[*BACKENDS, "sqlite-inline"])
+@pytest.fixture(params=[*BACKENDS, "sqlite-inline", "memory"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_session_url: str | None
-) -> AsyncIterator[SqlStore]:
-    """The store on each database; ``sqlite-inline`` is SQLite with the engine thread's inline calls."""
-    url = await _backend_url(request.param, tmp_path, postgres_session_url)
-    opened = SqlStore(url, inline_sqlite=request.param == "sqlite-inline")
+) -> AsyncIterator[Store]:
+    """The store on each database; ``sqlite-inline`` is SQLite with the engine thread's inline calls, ``memory`` the
+    MemoryStore."""
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore()
+    else:
+        url = await _backend_url(request.param, tmp_path, postgres_session_url)
+        opened = SqlStore(url, inline_sqlite=request.param == "sqlite-inline")
     await opened.open()
     try:
         yield opened

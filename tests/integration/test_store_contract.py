@@ -427,6 +427,7 @@ async def test_execution_stats_percentiles_cover_the_newest_runs_only(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("jobdeck.store._counts.PERCENTILE_WINDOW", 5)
+    monkeypatch.setattr("jobdeck.store._memory_runs.PERCENTILE_WINDOW", 5)
     # Five old runs of 100 s, then five new ones of 1 … 5 s: the percentiles see only the new ones, the average all.
     durations = [100.0] * 5 + [1.0, 2.0, 3.0, 4.0, 5.0]
     await insert(store, *(make_run(start=10 * i, status=SUCCESS, duration=d) for i, d in enumerate(durations)))
