@@ -27,7 +27,7 @@ from jobdeck.login_throttle import LoginLimits
 from jobdeck.models import JobMetadata, JobSpec, JobState
 from jobdeck.schedules import LATEST, check_schedule, parse_schedule
 from jobdeck.service import SchedulerService
-from jobdeck.store import SchedulerLock, SqlStore, is_in_memory, scheduler_lock
+from jobdeck.store import SchedulerLock, is_in_memory, open_store, scheduler_lock
 from jobdeck.store.base import Store
 
 __all__ = ["Runtime"]
@@ -64,7 +64,7 @@ class Runtime:
         if settings.engine_thread and is_in_memory(settings.database_url):
             # The engine's thread opens a store of its own, which would be another, empty, database.
             raise ConfigError("needs a database file or server, not in-memory SQLite", field="engine_thread")
-        store = cast(Store, PublishingStore(SqlStore(settings.database_url), events))
+        store = cast(Store, PublishingStore(open_store(settings.database_url), events))
         await store.open()
         lock: SchedulerLock | None = None
         try:
@@ -236,7 +236,7 @@ async def _open_engine_store(
     """On the engine's own thread: its own store (connections belong to the loop that opened them), publishing
     to the runtime's event bus, and the engine started on it."""
     # The loop is the engine's alone: SQLite calls run on it rather than hopping to the driver's thread.
-    store = cast(Store, PublishingStore(SqlStore(settings.database_url, inline_sqlite=True), events))
+    store = cast(Store, PublishingStore(open_store(settings.database_url, inline_sqlite=True), events))
     await store.open()
     try:
         return await _start_engine(store, specs, states, clock, options, scheduling), store

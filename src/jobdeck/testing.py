@@ -1,24 +1,57 @@
-"""Helpers for testing code built on jobdeck (and jobdeck itself): a controllable clock and event waits.
+"""Helpers for testing code built on jobdeck (and jobdeck itself): a whole jobdeck on an in-memory store, a
+controllable clock and event waits.
 
-Wait for what you expect, with a deadline, instead of sleeping and hoping::
+Your jobs, the API and the dashboard, without a database file or server::
 
-    done = await wait_for_execution(store, run.id, lambda e: e.status.is_terminal, timeout=3)
+    deck = memory_deck()
+
+    @deck.job("hello", schedule="every 1h")
+    async def hello(ctx: JobContext) -> str:
+        return "hi"
+
+    async with app_client(memory_app(deck)) as client:  # started, and signed in as admin
+        run = (await client.post("/api/scheduler/jobs/hello/trigger")).json()["data"]
+        done = await wait_for_execution(deck.runtime.store, run["id"], lambda e: e.status.is_terminal, timeout=3)
+
+Wait for what you expect, with a deadline, instead of sleeping and hoping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from jobdeck.clock import ensure_utc
+from jobdeck.clock import Clock, ensure_utc
 from jobdeck.errors import ExecutionNotFound
 from jobdeck.models import Execution
-from jobdeck.store.base import Store
+from jobdeck.store.base import ReadStore
+from jobdeck.store.memory import MEMORY_URL
 
-__all__ = ["FrozenClock", "wait_for_execution", "wait_until"]
+if TYPE_CHECKING:  # the app's modules are imported when an app is built, not with these helpers
+    import httpx
+    from fastapi import FastAPI
+
+    from jobdeck.api.app import JobDeck
+    from jobdeck.config import Settings
+
+__all__ = [
+    "TEST_ADMIN_PASSWORD",
+    "FrozenClock",
+    "app_client",
+    "memory_app",
+    "memory_deck",
+    "memory_settings",
+    "wait_for_execution",
+    "wait_until",
+]
+
+TEST_ADMIN_PASSWORD = "jobdeck-test-admin"  # a test app's only: in memory, gone with the process
+"""The password of the ``admin`` user of an app built on :func:`memory_settings`."""
+_TEST_SECRET_KEY = "jobdeck-test-secret-key-of-at-least-32-bytes"
 
 T = TypeVar("T")
 
@@ -84,7 +117,7 @@ async def wait_until(
 
 
 async def wait_for_execution(
-    store: Store,
+    store: ReadStore,
     execution_id: str,
     predicate: Callable[[Execution], bool],
     timeout: float = 5.0,  # noqa: ASYNC109 — a polling deadline is the point of this helper
@@ -113,3 +146,63 @@ async def wait_for_execution(
     raise AssertionError(
         f"execution {execution_id} did not reach the expected state within {timeout} s; last seen: {seen}"
     )
+
+
+def memory_settings(**overrides: Any) -> Settings:
+    """Settings for a jobdeck on a :class:`~jobdeck.store.memory.MemoryStore`: ``memory://``, the engine on the
+    caller's event loop, the ``admin`` password :data:`TEST_ADMIN_PASSWORD`, a fixed secret key, UTC; ``overrides``
+    set any other field (keyword arguments of :class:`~jobdeck.config.Settings`)."""
+    from jobdeck.config import Settings
+
+    values: dict[str, Any] = {
+        "database_url": MEMORY_URL,
+        "engine_thread": False,
+        "admin_password": TEST_ADMIN_PASSWORD,
+        "secret_key": _TEST_SECRET_KEY,
+        "timezone": "UTC",
+    }
+    return Settings(**{**values, **overrides})
+
+
+def memory_deck(settings: Settings | None = None, *, clock: Clock | None = None) -> JobDeck:
+    """A :class:`~jobdeck.JobDeck` on a fresh in-memory store, to register jobs on (``@deck.job``); ``settings``
+    default to :func:`memory_settings`, and their database is ``memory://`` whatever they say."""
+    from jobdeck.api.app import JobDeck
+
+    chosen = memory_settings() if settings is None else settings
+    return JobDeck(chosen.model_copy(update={"database_url": MEMORY_URL}), clock=clock)
+
+
+def memory_app(deck: JobDeck | None = None, *, settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """The whole jobdeck app (API, probes, dashboard; engine and service started by its lifespan) serving ``deck``,
+    or a new :func:`memory_deck` of ``settings`` and ``clock``. Start it with :func:`app_client`, or any ASGI
+    server."""
+    from jobdeck.api.app import create_app
+
+    return create_app(deck=deck if deck is not None else memory_deck(settings, clock=clock))
+
+
+@contextlib.asynccontextmanager
+async def app_client(
+    app: FastAPI,
+    *,
+    username: str | None = "admin",
+    password: str = TEST_ADMIN_PASSWORD,
+    base_url: str = "http://jobdeck.test",
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan (jobdeck starts, and stops at the end) and yield an :class:`httpx.AsyncClient` that
+    calls it in-process, on this event loop, signed in as ``username`` (None: not signed in).
+
+    :raises AssertionError: the sign-in was refused
+    """
+    import httpx
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            if username is not None:
+                answer = await client.post("/api/auth/login", json={"username": username, "password": password})
+                if answer.status_code != 200:
+                    raise AssertionError(f"signing in as {username!r} was refused: {answer.status_code} {answer.text}")
+                client.headers["Authorization"] = f"Bearer {answer.json()['data']['access_token']}"
+            yield client

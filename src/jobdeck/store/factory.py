@@ -7,9 +7,10 @@ from jobdeck.store._lock import scheduler_lock as _sql_scheduler_lock
 from jobdeck.store.base import Store
 from jobdeck.store.memory import MEMORY_URL, MemoryStore, is_memory_url
 from jobdeck.store.sql import SqlStore
+from jobdeck.store.sql import describe_database as _sql_describe
 from jobdeck.store.sql import is_in_memory as _sql_in_memory
 
-__all__ = ["MEMORY_URL", "is_in_memory", "open_store", "scheduler_lock"]
+__all__ = ["MEMORY_URL", "describe_database", "is_in_memory", "open_store", "scheduler_lock"]
 
 
 def open_store(url: str, *, inline_sqlite: bool = False) -> Store:
@@ -36,3 +37,11 @@ def scheduler_lock(url: str) -> SchedulerLock | None:
     """The scheduling lock of the database of ``url``: a SQLite file's; None when every process may schedule
     (PostgreSQL, in-memory databases)."""
     return None if is_memory_url(url) else _sql_scheduler_lock(url)
+
+
+def describe_database(url: str) -> str:
+    """``url`` as it may be shown: the driver filled in, the password hidden (``memory://`` as it is).
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+    return MEMORY_URL if is_memory_url(url) else _sql_describe(url)
