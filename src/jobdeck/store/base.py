@@ -114,7 +114,11 @@ class RunControl(Protocol):
 
 
 class Housekeeping(Protocol):
-    """What the engine's watchdog uses: stale runs, forced closes and retention."""
+    """What the engine's watchdog uses: running and stale runs, forced closes, retention."""
+
+    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
+        """Every execution still ``running``, optionally only one job's or one host's, oldest first."""
+        ...
 
     async def stale_executions(self, *, heartbeat_before: datetime) -> list[Execution]:
         """Running executions whose last heartbeat (or start, if none yet) is older than ``heartbeat_before``."""
@@ -155,10 +159,6 @@ class EngineStore(RunControl, Housekeeping, WriteHealth, Protocol):
         """:meth:`insert_execution` for several records at once (committed together where the store can), each
         claimed on its own: for each record, in order, True when written, False when its claim key was taken, or
         the exception that kept it from being written (the others are not affected by it)."""
-        ...
-
-    async def running_executions(self, *, job_id: str | None = None, host: str | None = None) -> list[Execution]:
-        """Every execution still ``running``, optionally only one job's or one host's, oldest first."""
         ...
 
     async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
