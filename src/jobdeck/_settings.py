@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(default="sqlite+aiosqlite:///./jobdeck.db", min_length=1)
-    """SQLAlchemy URL: ``sqlite+aiosqlite:///path.db`` or ``postgresql+asyncpg://…``."""
+    """SQLAlchemy URL: ``sqlite+aiosqlite:///path.db`` or ``postgresql+asyncpg://…``; ``memory://`` keeps everything in
+    this process's memory (for tests: see :mod:`jobdeck.testing`)."""
     timezone: str = Field(default_factory=detect_local_timezone)
     """IANA zone times are displayed in; the machine's own by default."""
     secret_key: str | None = Field(default=None, repr=False)
