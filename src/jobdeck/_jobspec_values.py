@@ -51,14 +51,18 @@ def typed(value: Any, kinds: tuple[type, ...], what: str) -> Any:
 
 
 def text(value: Any) -> str | None:
+    """A string, or None."""
     return None if value is None else cast(str, typed(value, (str,), "a string"))
 
 
 def flag(default: bool) -> PlainValidator:
+    """true or false; ``default`` when not given."""
     return PlainValidator(lambda value: default if value is None else bool(typed(value, (bool,), "true or false")))
 
 
 def integer(default: int, minimum: int) -> Callable[[Any], int]:
+    """An integer of at least ``minimum``; ``default`` when not given."""
+
     def check(value: Any) -> int:
         if value is None:
             return default
@@ -71,6 +75,7 @@ def integer(default: int, minimum: int) -> Callable[[Any], int]:
 
 
 def seconds(value: Any, info: ValidationInfo) -> float:
+    """A duration in seconds, as :func:`~jobdeck.schedules.parse_duration` reads it (``90``, ``"5m"``)."""
     field = info.field_name or "duration"
     try:
         return parse_duration(typed(value, (int, float, str), DURATION_HINT), field=field)
@@ -79,13 +84,16 @@ def seconds(value: Any, info: ValidationInfo) -> float:
 
 
 def duration(default: float) -> PlainValidator:
+    """A duration in seconds; ``default`` when not given."""
     return PlainValidator(lambda value, info: default if value is None else seconds(value, info))
 
 
-def optional_duration(*, positive: bool) -> PlainValidator:
+def optional_duration(*, positive: bool, default: float | None = None) -> PlainValidator:
+    """A duration in seconds; ``default`` when not given; with ``positive`` zero is refused too."""
+
     def check(value: Any, info: ValidationInfo) -> float | None:
         if value is None:
-            return None
+            return default
         amount = seconds(value, info)
         if positive and amount <= 0:
             raise fail(f"must be greater than zero, got {value!r}")
@@ -98,6 +106,7 @@ def optional_duration(*, positive: bool) -> PlainValidator:
 
 
 def http_table(value: Any) -> Any:
+    """The ``http`` value must be a table (its keys are checked by :class:`HttpDefinition`)."""
     if value is not None and not isinstance(value, dict | Mapping):
         raise fail(f"expected a table like {{ url = 'https://…' }}, got {type_name(value)} {value!r}")
     return None if value is None else dict(value)
@@ -146,7 +155,7 @@ def _expect_status(value: Any) -> tuple[int, ...]:
 class HttpDefinition(BaseModel):
     """``http = { url, method, headers, json | body, expect_status, timeout }`` of an http job."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     url: Annotated[str, PlainValidator(_url)] = Field(default=None, validate_default=True)
     method: Annotated[str, PlainValidator(_method)] = "GET"
@@ -154,7 +163,7 @@ class HttpDefinition(BaseModel):
     json_: Any = Field(default=None, alias="json")
     body: Annotated[str | None, PlainValidator(_body)] = None
     expect_status: Annotated[tuple[int, ...], PlainValidator(_expect_status)] = ()
-    timeout: Annotated[float, optional_duration(positive=True)] = 30.0
+    timeout: Annotated[float, optional_duration(positive=True, default=30.0)] = 30.0
 
     def to_target(self) -> HttpTarget:
         """The engine's frozen value of this request."""

@@ -59,7 +59,6 @@ __all__ = [
     "JobDefinition",
     "job_spec",
     "problems_of",
-    "resolve_callable",
 ]
 
 JOB_ID = re.compile(r"[a-z0-9_.-]{1,64}")
@@ -246,7 +245,8 @@ class JobDefinition(BaseModel):
     "url")`` for a nested one) and whose ``msg`` is the message ``jobdeck check`` prints.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True)
+    # Built at the first validation, not at import: most commands importing config never check a job.
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     # Declared so that a field's validator sees the fields it depends on (info.data holds the ones before it).
     id: Annotated[str, PlainValidator(_job_id)] = Field(default=None, validate_default=True)
@@ -358,8 +358,6 @@ def _problem(loc: Sequence[str | int], reason: str, value: Any) -> InitErrorDeta
 def _reason(error: Any) -> str:
     """jobdeck's message for one pydantic error (pydantic's own words only for what jobdeck never words itself)."""
     loc = [str(part) for part in error["loc"]]
-    if error["type"] == "missing" and loc[-1] in _MISSING:
-        return _MISSING[loc[-1]]
     if error["type"] == "extra_forbidden":
         choices = HTTP_KEYS if loc[:1] == ["http"] else JOB_KEYS
         return f"unknown key {loc[-1]!r}{did_you_mean(loc[-1], choices)}"

@@ -180,6 +180,29 @@ INVALID: list[tuple[str, dict[str, Any], str, str, tuple[str, ...]]] = [
     ("no kind", {"func": REMOVE}, "func", "missing 'func' (the job's function, as 'module:function')", FILE_ONLY),
     ("bad func", {"func": "spec_jobs.run"}, "func", "expected 'module:function', got 'spec_jobs.run'", FILE_ONLY),
     ("func missing", {"func": "spec_jobs:nope"}, "func", "module 'spec_jobs' has no attribute 'nope'", FILE_ONLY),
+    (
+        "bad url",
+        {"func": REMOVE, "http": {"url": "ftp://example.com"}},
+        "http.url",
+        "expected an http:// or https:// URL, got 'ftp://example.com'",
+        FILE_ONLY,
+    ),
+    (
+        "unknown http key",
+        {"func": REMOVE, "http": {"url": "https://example.com", "verb": "GET"}},
+        "http.verb",
+        "unknown key 'verb'",
+        FILE_ONLY,
+    ),
+    ("http not a table", {"func": REMOVE, "http": "https://example.com"}, "http", "expected a table like", FILE_ONLY),
+    (
+        "empty command",
+        {"func": REMOVE, "command": []},
+        "command",
+        "expected a non-empty array of strings or a command line, got array []",
+        FILE_ONLY,
+    ),
+    ("missing cwd", {"func": REMOVE, "command": ["true"], "cwd": "nowhere"}, "cwd", "no such directory: ", FILE_ONLY),
     ("bad kwargs", {"kwargs": "batch=1"}, "kwargs", "expected a table of keyword arguments, got string", ()),
     ("tags not a list", {"tags": "fast"}, "tags", "expected an array of strings, got string 'fast'", ()),
     ("bad tags", {"tags": ["a", 1]}, "tags", "expected an array of strings, got ['a', 1]", ()),
@@ -330,3 +353,32 @@ def test_the_every_option_spec_reads_as_written(spec_jobs: ModuleType) -> None:
         1.5,
     )
     assert (spec.paused, spec.max_instances, spec.coalesce, spec.retries) == (True, 3, False, 2)
+
+
+TARGETS: list[tuple[str, dict[str, Any]]] = [
+    ("command", {"func": REMOVE, "command": "echo 'hi there'", "env": {"GREETING": "hi"}, "cwd": "."}),
+    ("shell command", {"func": REMOVE, "command": "echo $HOME | wc -c", "shell": True}),
+    (
+        "http",
+        {
+            "func": REMOVE,
+            "http": {
+                "url": "https://example.com/hook",
+                "method": "post",
+                "json": {"rows": 20},
+                "expect_status": [200, 201],
+                "timeout": "5s",
+            },
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("changes", [pytest.param(case[1], id=case[0]) for case in TARGETS])
+def test_command_and_http_jobs_are_the_same_from_the_model_and_the_file(
+    changes: dict[str, Any], spec_jobs: ModuleType
+) -> None:
+    table = changed(changes)
+    specs = [via(table, spec_jobs.run) for via in (spec_via_model, spec_via_job_spec, spec_via_file)]
+    assert specs[0] == specs[1] == specs[2]
+    assert specs[0].target in ("echo 'hi there'", "echo $HOME | wc -c", "POST https://example.com/hook")
