@@ -1,5 +1,7 @@
 """Configuration: :class:`Settings` (``JOBDECK_*`` environment, ``.env``) and the jobs file loader (TOML); the
-metadata file loader is :mod:`jobdeck.metadata_file`.
+metadata file loader is :mod:`jobdeck.metadata_file`. Each ``[[jobs]]`` table is checked and built by the job-spec
+model of :mod:`jobdeck.jobspec`, the one the ``@deck.job`` decorator uses too; this module adds the file's own rules
+(its top-level keys, the ``[scheduler]`` table, one id per job).
 
 Every problem is a :class:`~jobdeck.errors.ConfigError` naming where it is: the environment variable, or the file,
 the job id and the field. A file's problems are all collected and raised together as one :class:`ConfigErrors`
