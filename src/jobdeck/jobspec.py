@@ -303,8 +303,8 @@ class JobDefinition(BaseModel):
             problems.append(
                 _problem((kinds[1],), f"give only one of 'func', 'command', 'http'; found {', '.join(kinds)}", None)
             )
-            for kind in kinds[1:]:  # only the first kind's value is checked further
-                table.pop(kind, None)
+            for key in (*_KINDS, *_COMMAND_KEYS):  # which kind is meant is unclear: none of their values is checked
+                table.pop(key, None)
         try:
             job = handler(table)
         except ValidationError as exc:
