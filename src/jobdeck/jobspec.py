@@ -258,7 +258,7 @@ class JobDefinition(BaseModel):
     command: Annotated[CommandTarget | None, PlainValidator(_command)] = None
     http: Annotated[HttpDefinition | None, BeforeValidator(http_table)] = None
     timezone: Annotated[str, PlainValidator(_timezone)] = Field(default=None, validate_default=True)
-    schedule: Annotated[Schedule | None, PlainValidator(_schedule)] = Field(default=None, validate_default=True)
+    schedule: Annotated[Schedule, PlainValidator(_schedule)] = Field(default=None, validate_default=True)
     kwargs: Annotated[dict[str, Any], PlainValidator(_kwargs)] = Field(default_factory=dict)
     display_name: Annotated[str | None, PlainValidator(text)] = None
     description: Annotated[str | None, PlainValidator(text)] = None
@@ -309,17 +309,15 @@ class JobDefinition(BaseModel):
             job = handler(table)
         except ValidationError as exc:
             problems += [_problem(error["loc"], _reason(error), error["input"]) for error in exc.errors()]
-            job = None
-        if problems:
-            order = {key: index for index, key in enumerate(JOB_KEYS)}
-            problems.sort(key=lambda problem: order.get(str(problem["loc"][0]), -1) if problem["loc"] else -1)
-            raise ValidationError.from_exception_data(cls.__name__, problems)
-        assert job is not None
-        return job
+        else:
+            if not problems:
+                return job
+        order = {key: index for index, key in enumerate(JOB_KEYS)}
+        problems.sort(key=lambda problem: order.get(str(problem["loc"][0]), -1) if problem["loc"] else -1)
+        raise ValidationError.from_exception_data(cls.__name__, problems)
 
     def to_spec(self, *, function: Callable[..., Any] | None = None) -> JobSpec:
         """The frozen :class:`JobSpec` of this job; ``function`` is the decorated function, when there is one."""
-        assert self.schedule is not None  # the model refuses a job without one
         func = self.func or FunctionRef(ref="")
         if function is not None:
             func = FunctionRef(ref=f"{function.__module__}:{function.__qualname__}", function=function)
