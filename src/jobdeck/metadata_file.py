@@ -11,7 +11,7 @@ from typing import Any
 from jobdeck._problems import Problems as _Problems
 from jobdeck._problems import type_name as _type_name
 from jobdeck._settings import did_you_mean
-from jobdeck.config import JOB_ID
+from jobdeck.jobspec import JOB_ID
 
 __all__ = ["load_metadata_file"]
 

@@ -25,21 +25,15 @@ from jobdeck.api.routes import system as system_routes
 from jobdeck.clock import Clock
 from jobdeck.config import Settings, load_jobs_file
 from jobdeck.dashboard import dashboard_router
-from jobdeck.errors import ConfigError, JobdeckError
-from jobdeck.models import JobSpec, OverlapPolicy
+from jobdeck.errors import ConfigError
+from jobdeck.jobspec import JobDefaults, job_spec
+from jobdeck.models import JobSpec
 from jobdeck.process_log import ProcessLog, startup_summary
 from jobdeck.runtime import Runtime
-from jobdeck.schedules import parse_duration, parse_schedule
 
 __all__ = ["JobDeck", "create_app"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_JOB_OPTIONS = {
-    "display_name", "description", "tags", "kwargs", "timezone", "paused", "max_instances", "coalesce",
-    "misfire_grace", "timeout", "retries", "retry_backoff", "jitter", "overlap", "retry_backoff_max",
-}  # fmt: skip
-_DURATION_OPTIONS = {"misfire_grace", "timeout", "retry_backoff", "jitter", "retry_backoff_max"}
 
 
 class JobDeck:
@@ -76,50 +70,28 @@ class JobDeck:
     # -- registration ----------------------------------------------------------------------------------------
 
     def job(self, job_id: str, *, schedule: str, **options: Any) -> Callable[[F], F]:
-        """Register the decorated function as a job. Options are the jobs file's keys (``display_name`` …).
+        """Register the decorated function as a job. Options are the jobs file's keys (``display_name`` …), checked by
+        the same model with the same messages (:mod:`jobdeck.jobspec`); ``enabled=False`` leaves the job out.
 
         :raises ConfigError: a bad id, schedule or option — at decoration time, before anything starts
         """
 
         def register(function: F) -> F:
-            self.add_job(self._spec_for(function, job_id, schedule, options))
+            spec = self._spec_for(function, job_id, schedule, options)
+            if spec.enabled:
+                self.add_job(spec)
             return function
 
         return register
 
     def _spec_for(self, function: Callable[..., Any], job_id: str, schedule: str, options: dict[str, Any]) -> JobSpec:
-        unknown = set(options) - _JOB_OPTIONS
-        if unknown:
-            raise ConfigError(f"unknown option(s) {sorted(unknown)}", job_id=job_id, field=sorted(unknown)[0])
-        values = dict(options)
-        for name in _DURATION_OPTIONS & values.keys():
-            if values[name] is not None:
-                try:
-                    values[name] = parse_duration(values[name], field=name)
-                except ValueError as exc:
-                    # parse_duration's message already starts with the field's name.
-                    raise ConfigError(str(exc), job_id=job_id) from None
-        values.setdefault("misfire_grace", self.settings.misfire_grace)
-        if values.get("overlap") is not None:
-            try:
-                values["overlap"] = OverlapPolicy(values["overlap"])
-            except ValueError:
-                reason = f"unknown overlap policy {values['overlap']!r}"
-                raise ConfigError(reason, job_id=job_id, field="overlap") from None
-        values["tags"] = tuple(values.get("tags", ()))
-        timezone = str(values.pop("timezone", self.settings.timezone))
-        try:
-            parsed = parse_schedule(schedule, timezone=timezone)
-        except JobdeckError as exc:
-            raise ConfigError(exc.message, job_id=job_id, field="schedule") from None
-        return JobSpec(
-            id=job_id,
-            func=f"{function.__module__}:{function.__qualname__}",
-            function=function,
-            schedule=parsed,
-            timezone=timezone,
-            **values,
+        for key in ("id", "func"):  # the decorator gives these itself
+            if key in options:
+                raise ConfigError(f"{key!r} is given by the decorator, not as an option", job_id=job_id, field=key)
+        defaults = JobDefaults(
+            timezone=self.settings.timezone, misfire_grace=self.settings.misfire_grace, function=function
         )
+        return job_spec({"id": job_id, "schedule": schedule, **options}, defaults=defaults, label=job_id)
 
     def add_job(self, spec: JobSpec) -> None:
         """Register a job built elsewhere (e.g. from a jobs file).
