@@ -18,6 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples $(wildcard bench) clients/typescript/scripts
 	$(BIN)/ruff format --check src tests examples $(wildcard bench) clients/typescript/scripts
+	$(BIN)/lint-imports  # the dependency contracts of [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
