@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from jobdeck.audit import AuditTrail
@@ -18,10 +19,10 @@ from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.errors import AuthError
 from jobdeck.models import ApiToken, AuditAction, Principal, Role, User
-from jobdeck.store import SqlStore, upgrade
+from jobdeck.store import SqlStore, describe_database, sqlite_file, upgrade
 from jobdeck.store.base import Store
 
-__all__ = ["CLI_ACTOR", "AdminService", "MetadataRow", "upgrade_database"]
+__all__ = ["CLI_ACTOR", "AdminService", "MetadataRow", "database_location", "upgrade_database"]
 
 CLI_ACTOR = "cli"
 """The actor of the audit entries of a change made with the command line."""
@@ -150,3 +151,12 @@ async def upgrade_database(settings: Settings) -> None:
     :raises StoreUnavailable: the database cannot be reached
     """
     await upgrade(settings.database_url)
+
+
+def database_location(settings: Settings) -> tuple[str, Path | None]:
+    """The database of ``settings`` as it may be shown (driver filled in, password hidden), and the file it is in
+    when it is a SQLite file (None for a server or an in-memory database).
+
+    :raises ConfigError: the URL cannot be parsed or names another database
+    """
+    return describe_database(settings.database_url), sqlite_file(settings.database_url)

@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from jobdeck.admin import AdminService, upgrade_database
+from jobdeck.admin import AdminService, database_location, upgrade_database
 from jobdeck.cli_remote import jobs_app, runs_app
 from jobdeck.config import Settings, load_jobs_file
 from jobdeck.errors import JobdeckError
 from jobdeck.metadata_file import load_metadata_file
 from jobdeck.models import Role
 from jobdeck.schedules import check_schedule, describe_schedule, next_fire_times
-from jobdeck.store import describe_database, sqlite_file
 
 __all__ = ["app", "main"]
 
@@ -175,7 +174,7 @@ def _name_database(settings: Settings, *, create: bool | None = False) -> None:
     stops with exit 2 and says how to make one (``None``: the command has no ``--create``; point elsewhere).
     """
     try:
-        shown, file = describe_database(settings.database_url), sqlite_file(settings.database_url)
+        shown, file = database_location(settings)
     except JobdeckError as exc:
         raise fail(exc.message, 2) from None
     typer.echo(f"database: {shown}" + (f" ({file})" if file is not None else ""), err=True)
