@@ -46,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench --json bench-results.json $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
