@@ -18,6 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples $(wildcard bench) clients/typescript/scripts
 	$(BIN)/ruff format --check src tests examples $(wildcard bench) clients/typescript/scripts
+	$(BIN)/lint-imports  # the dependency contracts of [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -45,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench --json bench-results.json $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -7,22 +7,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 
-from jobdeck.audit import AuditTrail
-from jobdeck.auth import Authenticator, resolve_secret_key
+from jobdeck.admin import AdminService, database_location, upgrade_database
 from jobdeck.cli_remote import jobs_app, runs_app
-from jobdeck.clock import SystemClock
 from jobdeck.config import Settings, load_jobs_file
 from jobdeck.errors import JobdeckError
 from jobdeck.metadata_file import load_metadata_file
-from jobdeck.models import AuditAction, Role
+from jobdeck.models import Role
 from jobdeck.schedules import check_schedule, describe_schedule, next_fire_times
-from jobdeck.store import SqlStore, describe_database, sqlite_file, upgrade
-from jobdeck.store.base import Store
 
 __all__ = ["app", "main"]
 
@@ -171,38 +167,32 @@ CreateOption = Annotated[
 ]
 
 
-def _store(settings: Settings, *, create: bool | None = False) -> SqlStore:
-    """The store of ``settings``, named on stderr (password hidden) so nobody edits another database unawares.
+def _name_database(settings: Settings, *, create: bool | None = False) -> None:
+    """Name the database of ``settings`` on stderr (password hidden), so nobody edits another database unawares.
 
     A SQLite file that does not exist is made only when ``create`` is true; with ``create=False`` the command
     stops with exit 2 and says how to make one (``None``: the command has no ``--create``; point elsewhere).
     """
     try:
-        shown, file = describe_database(settings.database_url), sqlite_file(settings.database_url)
+        shown, file = database_location(settings)
     except JobdeckError as exc:
         raise fail(exc.message, 2) from None
     typer.echo(f"database: {shown}" + (f" ({file})" if file is not None else ""), err=True)
     if file is not None and not create and not (file.is_file() and file.stat().st_size > 0):
         how = "pass --create to make one" if create is False else "`jobdeck db upgrade` makes one"
         raise fail(f"no jobdeck database at {file}; {how} (or set JOBDECK_DATABASE_URL)", 2)
-    return SqlStore(settings.database_url)
 
 
-async def _with_auth(action: Callable[[Store, Authenticator], Awaitable[T]], *, create: bool | None = None) -> T:
-    """Run ``action`` on the configured database (see :func:`_store` for ``create``)."""
+def _admin(action: Callable[[AdminService], Awaitable[T]], *, create: bool | None = None) -> T:
+    """Run ``action`` on the admin service of the configured database (see :func:`_name_database`)."""
     settings = _settings()
-    store = _store(settings, create=create)
-    await store.open()
-    try:
-        auth = Authenticator(
-            store,
-            secret_key=await resolve_secret_key(store, settings.secret_key),
-            token_ttl=settings.token_ttl,
-            clock=SystemClock(),
-        )
-        return await action(store, auth)
-    finally:
-        await store.close()
+    _name_database(settings, create=create)
+
+    async def run() -> T:
+        async with AdminService.open(settings) as admin:
+            return await action(admin)
+
+    return _run(run)
 
 
 @users_app.command("create")
@@ -215,22 +205,14 @@ def users_create(
     """Create a user."""
     parsed_role = _parse_role(role)
     secret = _password(password, f"Password for {name}")
-
-    async def create(store: Store, auth: Authenticator) -> Any:
-        await auth.create_user(name, secret, parsed_role)
-
-    _run(lambda: _with_auth(create, create=create_db))
+    _admin(lambda admin: admin.create_user(name, secret, parsed_role), create=create_db)
     typer.echo(f"Created {parsed_role.value} {name!r}")
 
 
 @users_app.command("list")
 def users_list() -> None:
     """List users and their roles."""
-
-    async def listing(store: Store, auth: Authenticator) -> Any:
-        return await store.list_users()
-
-    users = _run(lambda: _with_auth(listing))
+    users = _admin(lambda admin: admin.list_users())
     typer.echo(f"{'USERNAME':<24} {'ROLE':<8} CREATED")
     for user in users:
         state = "  disabled" if user.disabled else ""
@@ -244,35 +226,21 @@ def users_set_password(
 ) -> None:
     """Set a user's password."""
     secret = _password(password, f"New password for {name}")
-
-    async def change(store: Store, auth: Authenticator) -> Any:
-        await auth.set_password(name, secret)
-
-    _run(lambda: _with_auth(change))
+    _admin(lambda admin: admin.set_password(name, secret))
     typer.echo(f"Password of {name!r} changed; their access tokens are revoked")
-
-
-def _change_user(name: str, action: AuditAction, change: Callable[[Authenticator], Awaitable[None]]) -> None:
-    """Apply a change that revokes the user's access tokens, and audit it (actor ``cli``)."""
-
-    async def apply(store: Store, auth: Authenticator) -> Any:
-        async with AuditTrail(store, SystemClock()).action(action, "cli", details={"user": name}):
-            await change(auth)
-
-    _run(lambda: _with_auth(apply))
 
 
 @users_app.command("disable")
 def users_disable(name: Annotated[str, typer.Argument(help="Username")]) -> None:
     """Disable a user: they cannot sign in, and their access tokens stop working (within a second on a server)."""
-    _change_user(name, AuditAction.DISABLE_USER, lambda auth: auth.set_disabled(name, True))
+    _admin(lambda admin: admin.set_disabled(name, True))
     typer.echo(f"Disabled {name!r}; their access tokens are revoked")
 
 
 @users_app.command("enable")
 def users_enable(name: Annotated[str, typer.Argument(help="Username")]) -> None:
     """Enable a disabled user again (they sign in anew: tokens from before stay revoked)."""
-    _change_user(name, AuditAction.ENABLE_USER, lambda auth: auth.set_disabled(name, False))
+    _admin(lambda admin: admin.set_disabled(name, False))
     typer.echo(f"Enabled {name!r}")
 
 
@@ -283,7 +251,7 @@ def users_set_role(
 ) -> None:
     """Change a user's role; their access tokens are revoked, so the new role applies from their next sign-in."""
     parsed_role = _parse_role(role)
-    _change_user(name, AuditAction.SET_ROLE, lambda auth: auth.set_role(name, parsed_role))
+    _admin(lambda admin: admin.set_role(name, parsed_role))
     typer.echo(f"{name!r} is now {parsed_role.value}; their access tokens are revoked")
 
 
@@ -298,11 +266,7 @@ def tokens_create(
 ) -> None:
     """Create an API token; its secret is printed once."""
     parsed_role = _parse_role(role)
-
-    async def create(store: Store, auth: Authenticator) -> Any:
-        return await auth.create_token(name, parsed_role, created_by="cli")
-
-    token, secret = _run(lambda: _with_auth(create, create=create_db))
+    token, secret = _admin(lambda admin: admin.create_token(name, parsed_role), create=create_db)
     typer.echo(f"Created {parsed_role.value} token {token.id} ({name}). Its secret, shown only now:")
     typer.echo(secret)
 
@@ -310,11 +274,7 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list() -> None:
     """List API tokens (never their secrets)."""
-
-    async def listing(store: Store, auth: Authenticator) -> Any:
-        return await store.list_tokens()
-
-    tokens = _run(lambda: _with_auth(listing))
+    tokens = _admin(lambda admin: admin.list_tokens())
     typer.echo(f"{'ID':<28} {'NAME':<20} {'ROLE':<8} {'STATE':<8} LAST USED")
     for token in tokens:
         state = "revoked" if token.revoked_at else "active"
@@ -325,11 +285,7 @@ def tokens_list() -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (see tokens list)")]) -> None:
     """Revoke an API token; requests using it are refused from now on."""
-
-    async def revoke(store: Store, auth: Authenticator) -> Any:
-        await store.revoke_token(token_id, at=datetime.now(UTC))
-
-    _run(lambda: _with_auth(revoke))
+    _admin(lambda admin: admin.revoke_token(token_id))
     typer.echo(f"Revoked {token_id}")
 
 
@@ -340,8 +296,8 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (
 def db_upgrade() -> None:
     """Apply every pending migration to $JOBDECK_DATABASE_URL (serve does this too at start)."""
     settings = _settings()
-    _store(settings, create=True)  # names it; making it is this command's job
-    _run(lambda: upgrade(settings.database_url))
+    _name_database(settings, create=True)  # making it is this command's job
+    _run(lambda: upgrade_database(settings))
     typer.echo("Database is up to date")
 
 
@@ -354,22 +310,11 @@ def metadata_import(
 ) -> None:
     """Set display names and descriptions of jobs from a file (as an operator's edit)."""
     try:
-        entries = load_metadata_file(file)
+        rows = load_metadata_file(file)
     except JobdeckError as exc:
         raise fail(exc.message, 2) from None
-
-    async def apply(store: Store, auth: Authenticator) -> Any:
-        clock = SystemClock()
-        trail = AuditTrail(store, clock)
-        for job_id, display_name, description in entries:
-            await store.update_metadata(
-                job_id, display_name=display_name, description=description, at=clock.now(), actor="cli"
-            )
-            details = {"display_name": display_name, "description": description, "file": str(file)}
-            await trail.record(AuditAction.IMPORT_METADATA, "cli", job_id=job_id, details=details)
-
-    _run(lambda: _with_auth(apply, create=create_db))
-    typer.echo(f"Imported metadata of {len(entries)} job(s) from {file}")
+    count = _admin(lambda admin: admin.import_metadata(rows, source=str(file)), create=create_db)
+    typer.echo(f"Imported metadata of {count} job(s) from {file}")
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from jobdeck import __version__
+from jobdeck._version import __version__
+from jobdeck.admin import AdminService
 from jobdeck.auth import Authenticator, resolve_secret_key
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
@@ -48,6 +49,8 @@ class Runtime:
     engine: EngineHandle
     service: SchedulerService
     auth: Authenticator
+    admin: AdminService
+    """Sign-in, sign-out, users and tokens, audited (on the service's audit trail)."""
     events: EventBus
     """Change events of this process (the SSE stream and live pages listen here)."""
     display_tz: ZoneInfo
@@ -132,6 +135,7 @@ class Runtime:
             engine=engine,
             service=service,
             auth=auth,
+            admin=AdminService(store=store, auth=auth, audit=service.audit, clock=clock),
             events=events,
             display_tz=ZoneInfo(settings.timezone),
             lock=lock,

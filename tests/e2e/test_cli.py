@@ -135,3 +135,31 @@ def test_create_makes_the_database_and_later_commands_use_it(db_url: str, tmp_pa
     assert (tmp_path / "cli.db").is_file()
     code, out, _ = run("users", "list")
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["erin"]
+
+
+def test_account_commands_are_audited_as_the_cli(db_url: str) -> None:
+    from jobdeck.models import AuditQuery
+
+    assert run("users", "create", "frank", "--password", "long-enough-pw", "--create")[0] == 0
+    assert run("users", "set-role", "frank", "admin")[0] == 0
+    assert run("users", "disable", "frank")[0] == 0
+    assert run("users", "enable", "frank")[0] == 0
+    code, out, _ = run("tokens", "create", "bot")
+    assert code == 0
+    assert run("tokens", "revoke", out.split()[3])[0] == 0
+    assert run("users", "set-password", "nobody", "--password", "long-enough-pw")[0] == 1
+
+    page = on_store(db_url, lambda store: store.list_audit(AuditQuery(limit=50)))
+    audited = sorted((entry.action, entry.status.value) for entry in page.items)
+    assert {entry.actor for entry in page.items} == {"cli"}
+    assert audited == sorted(
+        [
+            ("create_user", "success"),
+            ("set_role", "success"),
+            ("disable_user", "success"),
+            ("enable_user", "success"),
+            ("create_token", "success"),
+            ("revoke_token", "success"),
+            ("set_password", "failed"),
+        ]
+    )

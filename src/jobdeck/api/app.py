@@ -14,8 +14,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from jobdeck import __version__
-from jobdeck.api.deps import current_principal
+from jobdeck._version import __version__
+from jobdeck.api.deps import current_principal, get_runtime
 from jobdeck.api.envelope import RequestIdMiddleware, install_error_handlers
 from jobdeck.api.responses import install_openapi
 from jobdeck.api.routes import auth as auth_routes
@@ -25,7 +25,7 @@ from jobdeck.api.routes import system as system_routes
 from jobdeck.clock import Clock
 from jobdeck.config import Settings, load_jobs_file
 from jobdeck.dashboard import dashboard_router
-from jobdeck.errors import ConfigError
+from jobdeck.errors import ConfigError, StoreUnavailable
 from jobdeck.jobspec import JobDefaults, job_spec
 from jobdeck.models import JobSpec
 from jobdeck.process_log import ProcessLog, startup_summary
@@ -177,9 +177,21 @@ class JobDeck:
         It signs in jobdeck's own users (session cookie) and serves, under its mount, the event stream and the
         schedule preview its pages use; the host app's lifespan must include ``deck.lifespan``.
         """
-        from jobdeck.dashboard import create_dashboard
 
-        return create_dashboard(self)
+        # A mounted app's lifespan and state are not the host's: it finds the runtime through this deck.
+        async def deck_runtime() -> Runtime:  # async: no thread-pool hop (see get_runtime)
+            try:
+                return self.runtime
+            except RuntimeError:
+                raise StoreUnavailable("jobdeck is not running: add deck.lifespan to the host application") from None
+
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        install_error_handlers(app)
+        app.dependency_overrides[get_runtime] = deck_runtime
+        app.include_router(events_routes.router)
+        app.include_router(dashboard_router())
+        app.state.deck = self
+        return app
 
 
 def create_app(

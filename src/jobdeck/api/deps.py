@@ -1,16 +1,18 @@
-"""Annotated dependencies: the runtime, the service, the current user, and an admin."""
+"""Annotated dependencies: the runtime, the service, the current user, and an admin (the permission policy is
+:mod:`jobdeck.access`, shared with the dashboard)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from jobdeck.errors import AuthError, Forbidden, StoreUnavailable
+from jobdeck.access import Permission, authorize
+from jobdeck.errors import AuthError
 from jobdeck.models import Principal
-from jobdeck.runtime import Runtime
 from jobdeck.service import SchedulerService
+from jobdeck.web import RuntimeDep, get_runtime
 
 __all__ = [
     "AdminUser",
@@ -24,20 +26,6 @@ __all__ = [
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/auth/login, or an API token (jd_…)")
-
-
-async def get_runtime(request: Request) -> Runtime:
-    """The runtime the application's lifespan started (``JobDeck.lifespan`` stores it on ``app.state``)."""
-    # async although it awaits nothing: FastAPI runs a plain function dependency in its thread pool, a thread
-    # hop per request.
-    runtime = getattr(request.app.state, "jobdeck", None)
-    if runtime is None:
-        raise StoreUnavailable("jobdeck is not running: add JobDeck.lifespan to the application")
-    assert isinstance(runtime, Runtime)
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_service(runtime: RuntimeDep) -> SchedulerService:
@@ -64,11 +52,8 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
 async def admin_principal(user: CurrentUser) -> Principal:
-    """The caller, who must be an admin (403 otherwise)."""
-    if not user.is_admin:
-        message = f"User {user.username!r} is a {user.role.value}; this action needs the admin role"
-        raise Forbidden(message, actor=user.username)
-    return user
+    """The caller, who must be allowed to change things (:data:`Permission.OPERATE`; 403 otherwise)."""
+    return authorize(user, Permission.OPERATE)
 
 
 AdminUser = Annotated[Principal, Depends(admin_principal)]

@@ -21,16 +21,13 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobdeck.errors import (
-    AuthError,
     Forbidden,
     InvalidInput,
-    InvalidState,
     JobdeckError,
-    NotFound,
-    StoreUnavailable,
     TooManyAttempts,
 )
 from jobdeck.models import AuditAction
+from jobdeck.web import STATUS_BY_ERROR, client_address, status_for  # shared with the dashboard
 
 __all__ = [
     "STATUS_BY_ERROR",
@@ -50,15 +47,6 @@ log = logging.getLogger("jobdeck.api")
 
 T = TypeVar("T")
 
-STATUS_BY_ERROR: dict[type[JobdeckError], int] = {
-    NotFound: 404,
-    InvalidState: 409,
-    InvalidInput: 422,
-    AuthError: 401,
-    Forbidden: 403,
-    TooManyAttempts: 429,
-    StoreUnavailable: 503,
-}
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -101,14 +89,6 @@ class ErrorEnvelope(BaseModel):
     code: str
     timestamp: datetime
     request_id: str
-
-
-def status_for(error: JobdeckError) -> int:
-    """The HTTP status of a jobdeck error: the entry of its nearest class in STATUS_BY_ERROR."""
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 500
 
 
 def new_request_id() -> str:
@@ -163,12 +143,6 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:] or parts
     return ".".join(parts) or "body"
-
-
-def client_address(request: Request) -> str:
-    """The client's address: the socket's peer. Behind a reverse proxy, uvicorn puts the proxy's
-    ``X-Forwarded-For`` here only when the proxy is trusted (``--forwarded-allow-ips`` / ``FORWARDED_ALLOW_IPS``)."""
-    return request.client.host if request.client is not None else "unknown"
 
 
 async def _on_jobdeck_error(request: Request, exc: Exception) -> JSONResponse:

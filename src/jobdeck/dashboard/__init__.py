@@ -1,22 +1,16 @@
 """The web dashboard: server-rendered pages (Jinja2) with a small script for live updates and actions.
 
-Pages call the :class:`~jobdeck.service.SchedulerService`, never the store. ``dashboard_router()`` gives the pages
-as a router (the standalone server includes it at ``/``); ``create_dashboard(deck)`` wraps them in an app a host
-mounts anywhere (``app.mount("/scheduler", deck.dashboard)``), with the event stream and schedule preview the
-pages' script calls at ``<mount>/api/scheduler/…``.
+Pages call the :class:`~jobdeck.service.SchedulerService`, never the store, and ask :mod:`jobdeck.access` (the
+API's permission policy too) before an action. ``dashboard_router()`` gives the pages as a router; the standalone
+server includes it at ``/``, and ``JobDeck.dashboard`` wraps it in an app a host mounts anywhere. The dashboard
+imports nothing of the API: what both need over HTTP is :mod:`jobdeck.web`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from fastapi import APIRouter
 
-from fastapi import APIRouter, FastAPI
-
-if TYPE_CHECKING:
-    from jobdeck.api.app import JobDeck
-    from jobdeck.runtime import Runtime
-
-__all__ = ["create_dashboard", "dashboard_router"]
+__all__ = ["dashboard_router"]
 
 
 def dashboard_router() -> APIRouter:
@@ -31,26 +25,3 @@ def dashboard_router() -> APIRouter:
     router.include_router(pages_runs.routes(ui))
     router.include_router(actions.routes(ui))
     return router
-
-
-def create_dashboard(deck: JobDeck) -> FastAPI:
-    """The dashboard as a mountable app. A mounted app's own lifespan and state are not the host's, so it finds
-    the runtime through ``deck`` (which the host app's ``deck.lifespan`` starts)."""
-    from jobdeck.api.deps import get_runtime
-    from jobdeck.api.envelope import install_error_handlers
-    from jobdeck.api.routes import events
-    from jobdeck.errors import StoreUnavailable
-
-    async def deck_runtime() -> Runtime:  # async: no thread-pool hop (see get_runtime)
-        try:
-            return deck.runtime
-        except RuntimeError:
-            raise StoreUnavailable("jobdeck is not running: add deck.lifespan to the host application") from None
-
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    install_error_handlers(app)
-    app.dependency_overrides[get_runtime] = deck_runtime
-    app.include_router(events.router)
-    app.include_router(dashboard_router())
-    app.state.deck = deck
-    return app

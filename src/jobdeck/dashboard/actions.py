@@ -1,6 +1,6 @@
-"""The dashboard's actions (POST): each checks the session, the CSRF token and the admin role, then calls the
-service. A page's script gets JSON (``{success, message, data}`` with the API's status codes); a plain form post
-gets a redirect back with a flash message."""
+"""The dashboard's actions (POST): each checks the session, the CSRF token and the permission to change things
+(:mod:`jobdeck.access`, as the API does), then calls the service. A page's script gets JSON (``{success, message,
+data}`` with the API's status codes); a plain form post gets a redirect back with a flash message."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from jobdeck.api.deps import RuntimeDep
-from jobdeck.api.envelope import status_for
+from jobdeck.access import Permission, may
 from jobdeck.dashboard.pages_runs import parse_local
 from jobdeck.dashboard.web import Ctx, Ui, safe_next
 from jobdeck.errors import InvalidInput, JobdeckError
 from jobdeck.models import Principal
+from jobdeck.web import RuntimeDep, status_for
 
 __all__ = ["check_csrf", "routes", "run_kwargs"]
 
@@ -73,7 +73,7 @@ def routes(ui: Ui) -> APIRouter:
             return ui.answer(ctx, ok=False, message=t("err_signed_out"), status=401, back=back)
         if not check_csrf(ctx, form):
             return ui.answer(ctx, ok=False, message=t("err_csrf"), status=403, back=back)
-        if not ctx.user.is_admin:
+        if not may(ctx.user, Permission.OPERATE):  # the API's policy; the refusal is the dashboard's own answer
             return ui.answer(ctx, ok=False, message=t("err_forbidden"), status=403, back=back)
         try:
             message, data = await operation(ctx, ctx.user, form)

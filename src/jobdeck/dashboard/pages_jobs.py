@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from jobdeck.api.deps import RuntimeDep
-from jobdeck.api.envelope import status_for
 from jobdeck.dashboard.views import SORT_KEYS, duration_chart, filter_rows, job_row, schedule_words, sort_rows
 from jobdeck.dashboard.web import Ctx, Ui
 from jobdeck.errors import JobdeckError
 from jobdeck.models import ExecutionQuery
+from jobdeck.web import RuntimeDep, status_for
 
 __all__ = ["routes"]
 

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from jobdeck.api.deps import RuntimeDep
 from jobdeck.dashboard.pages_jobs import error_page
 from jobdeck.dashboard.web import Ui
 from jobdeck.errors import JobdeckError
 from jobdeck.models import AuditAction, AuditOutcome, AuditQuery, ExecutionQuery, ExecutionStatus
+from jobdeck.web import RuntimeDep
 
 __all__ = ["PAGE_SIZES", "parse_local", "routes"]
 

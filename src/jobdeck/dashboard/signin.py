@@ -9,14 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from jobdeck.api.deps import RuntimeDep
-from jobdeck.api.envelope import client_address
 from jobdeck.auth import SESSION_COOKIE
 from jobdeck.dashboard.actions import check_csrf
 from jobdeck.dashboard.i18n import LANG_COOKIE, LANGUAGES
 from jobdeck.dashboard.web import Ui, safe_next
 from jobdeck.errors import AuthError, TooManyAttempts
-from jobdeck.models import AuditAction
+from jobdeck.web import RuntimeDep, client_address
 
 __all__ = ["routes"]
 
@@ -47,17 +45,9 @@ def routes(ui: Ui) -> APIRouter:
         ctx.session = None
         if not check_csrf(ctx, form):
             return ui.render(ctx, "login.html", status_code=403, next=back, error=ctx.t("err_csrf"), username=username)
-        address = client_address(request)
         try:
-            token = await runtime.auth.login(username, password, address=address)
+            token = await runtime.admin.sign_in(username, password, address=client_address(request), via="dashboard")
         except AuthError as exc:
-            await runtime.service.audit.roll_up(
-                AuditAction.LOGIN_FAILED,
-                username or "?",
-                address=address,
-                error=exc.message,
-                details={"via": "dashboard"},
-            )
             if isinstance(exc, TooManyAttempts):
                 error = ctx.t("err_too_many", seconds=exc.retry_after)
                 page = ui.render(ctx, "login.html", status_code=429, next=back, error=error, username=username)
@@ -66,9 +56,6 @@ def routes(ui: Ui) -> APIRouter:
             return ui.render(
                 ctx, "login.html", status_code=401, next=back, error=ctx.t("err_credentials"), username=username
             )
-        await runtime.service.audit.record(
-            AuditAction.LOGIN, username, details={"via": "dashboard", "address": address}
-        )
         ctx.set_cookie(
             SESSION_COOKIE, token.access_token, max_age=token.expires_in, **ctx.cookie_options(same_site="lax")
         )
@@ -82,8 +69,7 @@ def routes(ui: Ui) -> APIRouter:
             return ui.answer(ctx, ok=False, message=ctx.t("err_csrf"), status=403)
         if ctx.user is not None and ctx.user.via == "password" and ctx.session:
             # The cookie's token stops working now, not when it expires (a copy of it is worthless too).
-            await runtime.auth.sign_out(ctx.session)
-            await runtime.service.audit.record(AuditAction.LOGOUT, ctx.user.username, details={"via": "dashboard"})
+            await runtime.admin.sign_out(ctx.user, ctx.session, via="dashboard")
         ctx.set_cookie(SESSION_COOKIE, "", **ctx.cookie_options())
         return ctx.finish(RedirectResponse(ctx.url("/login"), status_code=303))
 

@@ -17,7 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from jobdeck import __version__
+from jobdeck._version import __version__
+from jobdeck.access import Permission, may
 from jobdeck.auth import CSRF_COOKIE, SESSION_COOKIE
 from jobdeck.dashboard import formatting
 from jobdeck.dashboard.i18n import LANG_COOKIE, Translator, pick_language
@@ -59,7 +60,8 @@ class Ctx:
 
     @property
     def is_admin(self) -> bool:
-        return self.user is not None and self.user.is_admin
+        """Whether the pages show the actions (the same policy decides whether an action is allowed)."""
+        return may(self.user, Permission.OPERATE)
 
     @property
     def csrf(self) -> str:

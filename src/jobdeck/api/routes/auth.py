@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import Request
 
 from jobdeck.api.deps import CurrentUser, RuntimeDep
-from jobdeck.api.envelope import Envelope, client_address, ok
+from jobdeck.api.envelope import Envelope, ok
 from jobdeck.api.responses import errors
 from jobdeck.api.routing import EnvelopeRoute, TrailingSlashRouter
 from jobdeck.api.schemas import LoginIn, TokenOut, UserOut
-from jobdeck.errors import AuthError
-from jobdeck.models import AuditAction
+from jobdeck.web import client_address
 
 __all__ = ["router"]
 
@@ -24,14 +23,7 @@ async def login(request: Request, body: LoginIn, runtime: RuntimeDep) -> dict[st
     Failed passwords are limited per (username, client address) and per address; past a limit the answer is 429
     with ``Retry-After`` (seconds) until the lockout ends.
     """
-    address = client_address(request)
-    try:
-        token = await runtime.auth.login(body.username, body.password, address=address)
-    except AuthError as exc:
-        # The entry's error is the last attempt's: "Invalid username or password" or "Too many failed sign-ins".
-        await runtime.service.audit.roll_up(AuditAction.LOGIN_FAILED, body.username, address=address, error=exc.message)
-        raise
-    await runtime.service.audit.record(AuditAction.LOGIN, body.username, details={"address": address})
+    token = await runtime.admin.sign_in(body.username, body.password, address=client_address(request))
     data = TokenOut(access_token=token.access_token, token_type=token.token_type, expires_in=token.expires_in)
     return ok(request, data, "Signed in")
 
@@ -42,10 +34,8 @@ async def logout(request: Request, user: CurrentUser, runtime: RuntimeDep) -> di
 
     An API token (``jd_…``) is revoked with ``jobdeck tokens revoke`` instead; it is not affected here.
     """
-    if user.via == "password":
-        credential = request.headers.get("authorization", "").partition(" ")[2].strip()
-        await runtime.auth.sign_out(credential)
-        await runtime.service.audit.record(AuditAction.LOGOUT, user.username)
+    credential = request.headers.get("authorization", "").partition(" ")[2].strip()
+    await runtime.admin.sign_out(user, credential)
     return ok(request, None, "Signed out")
 
 
