@@ -54,11 +54,11 @@ async def test_a_rename_shows_at_once(runtime: Runtime) -> None:
 
 async def test_the_rendered_rows_are_jobout_and_kept_until_a_job_changes(runtime: Runtime) -> None:
     tz = ZoneInfo("Asia/Shanghai")
-    data = await runtime.service.jobs.rendered(JobRowRenderer(tz))
+    data = await runtime.service.jobs.rendered(JobRowRenderer(tz=tz))
     expected = [JobOut.of(job, tz).model_dump(mode="json") for job in await runtime.service.jobs.summaries()]
     assert json.loads(data) == expected
-    assert await runtime.service.jobs.rendered(JobRowRenderer(tz)) is data
+    assert await runtime.service.jobs.rendered(JobRowRenderer(tz=tz)) is data
     await runtime.service.resume_job("b", actor=ALICE)  # already running: idempotent, but a job event all the same
     await runtime.service.pause_job("b", actor=ALICE)
-    changed = json.loads(await runtime.service.jobs.rendered(JobRowRenderer(tz)))
+    changed = json.loads(await runtime.service.jobs.rendered(JobRowRenderer(tz=tz)))
     assert [row["paused"] for row in changed] == [False, True]

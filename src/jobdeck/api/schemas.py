@@ -150,7 +150,7 @@ _JOBS_ENVELOPE = TypeAdapter(_JobsEnvelope)
 _EMPTY_DATA = b'"data":[]'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class JobRowRenderer:
     """Renders a job's row of the job list (:class:`JobOut`'s JSON) in the display timezone ``tz``, by pydantic's
     serializer without the validation — the same bytes as validating and serializing ``JobOut`` (the values come

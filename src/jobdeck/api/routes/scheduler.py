@@ -52,7 +52,7 @@ CHANGE = errors(401, 403, 404, 503)
 async def get_jobs(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Response:
     """Every job with its schedule, next run, state and how many runs are going."""
     # The read model keeps the rows rendered; response_model still describes them in the OpenAPI document.
-    data = await runtime.service.jobs.rendered(JobRowRenderer(runtime.display_tz))
+    data = await runtime.service.jobs.rendered(JobRowRenderer(tz=runtime.display_tz))
     body = render_jobs(data, ok(request))
     return Response(body, media_type="application/json")
 
