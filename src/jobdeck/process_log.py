@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from jobdeck.config import Settings
 from jobdeck.engine.logs import RunRecordFilter
-from jobdeck.events import ChangeEvent, EventBus
+from jobdeck.events import ChangeEvent, EventBus, RunFinished, RunMissed, RunsForceClosed, RunSkipped, RunStarted
 from jobdeck.readmodels import HealthReport
 from jobdeck.store import describe_database
 
@@ -145,31 +145,32 @@ class ProcessLog:
 
     # -- events ---------------------------------------------------------------------------------------------------
 
-    def wants(self, kind: str, action: str, status: str | None) -> bool:
+    event_types: tuple[type[ChangeEvent], ...] = (RunStarted, RunFinished, RunMissed, RunSkipped)
+    """What it writes lines about (a forced close is a :class:`RunFinished` too)."""
+
+    def wants(self, event_type: type[ChangeEvent], status: str | None) -> bool:
         """Before the event is built: routine run events only while the budget lasts (else just counted)."""
-        if kind != "execution":
-            return False
-        if action == "started" or (action == "finished" and status in ("success", "cancelled")):
+        routine = event_type is RunStarted or (event_type is RunFinished and status in ("success", "cancelled"))
+        if routine:
             if not self._log.isEnabledFor(logging.INFO):
                 return False
             with self._lock:
-                return self._take(action if action == "started" else status or action)
-        return action in ("finished", "missed", "skipped")
+                return self._take("started" if event_type is RunStarted else status or "finished")
+        return True
 
     def __call__(self, event: ChangeEvent) -> None:
         """An event :meth:`wants` took: write its line."""
-        action = event.action
-        if action == "started":
+        if isinstance(event, RunStarted):
             self._started(event)
-        elif action == "finished":
+        elif isinstance(event, RunsForceClosed):
+            self._closed_by_jobdeck(event)
+        elif isinstance(event, RunFinished):
             self._finished(event)
-        else:
+        elif isinstance(event, RunMissed | RunSkipped):
             self._not_run(event)
 
-    def _started(self, event: ChangeEvent) -> None:
+    def _started(self, event: RunStarted) -> None:
         execution = event.execution
-        if execution is None:
-            return
         with self._lock:
             if len(self._starts) >= _MAX_TRACKED:
                 del self._starts[next(iter(self._starts))]
@@ -188,9 +189,9 @@ class ProcessLog:
             ),
         )
 
-    def _finished(self, event: ChangeEvent) -> None:
+    def _finished(self, event: RunFinished) -> None:
         status = event.status or "?"
-        if event.forced or len(event.execution_ids) != 1:
+        if len(event.execution_ids) != 1:
             self._closed_by_jobdeck(event)
             return
         execution_id = event.execution_ids[0]
@@ -220,7 +221,7 @@ class ProcessLog:
         else:
             self._log.log(level, "run %s: %s%s (execution %s)", status, job, took, execution_id, extra=fields)
 
-    def _closed_by_jobdeck(self, event: ChangeEvent) -> None:
+    def _closed_by_jobdeck(self, event: RunFinished) -> None:
         """Runs jobdeck closed itself (zombie sweep, start-up recovery, shutdown): rare, always written, with
         the job of each run this process started."""
         with self._lock:
@@ -241,13 +242,13 @@ class ProcessLog:
             ),
         )
 
-    def _not_run(self, event: ChangeEvent) -> None:
+    def _not_run(self, event: RunMissed | RunSkipped) -> None:
         with self._lock:
             if not self._take(event.action):
                 return
         execution = event.execution
-        job_id = execution.job_id if execution else event.job_id
-        due = f" due {_hms(execution.scheduled_time)}" if execution else ""
+        job_id = execution.job_id
+        due = f" due {_hms(execution.scheduled_time)}"
         reason = _first_line(event.message) or "no reason given"
         execution_id = event.execution_ids[0] if event.execution_ids else "?"
         fields = _fields(

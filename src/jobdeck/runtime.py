@@ -122,7 +122,7 @@ class Runtime:
                 lock.release()
             await store.close()
             raise
-        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__)
+        service = SchedulerService(store=store, engine=engine, clock=clock, version=__version__, events=events)
         takeover = None
         if lock is not None and not scheduling:
             takeover = asyncio.get_running_loop().create_task(

@@ -49,10 +49,17 @@ def run_server(app: Any, *, host: str, port: int, **uvicorn_options: Any) -> Non
     ``uvicorn_options`` go to :class:`uvicorn.Config`."""
     import uvicorn
 
+    from jobdeck.api.routes.events import end_event_streams
+
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             freeze_startup_heap()  # after the lifespan: the runtime and its jobs are part of the start-up heap
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn waits for open responses before the lifespan's shutdown: open event streams end first.
+            end_event_streams(app)
+            await super().shutdown(sockets=sockets)
 
     sys.setswitchinterval(SWITCH_INTERVAL)
     Server(uvicorn.Config(app, host=host, port=port, **uvicorn_options)).run()

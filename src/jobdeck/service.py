@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobdeck.audit import AuditTrail
 from jobdeck.clock import Clock
-from jobdeck.engine import EngineHandle, JobView
+from jobdeck.engine import EngineHandle
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, InvalidInput, StoreUnavailable
+from jobdeck.events import EventBus
 from jobdeck.ids import new_id
+from jobdeck.job_list import JobList, job_summary
 from jobdeck.models import (
     AuditAction,
     AuditEntry,
@@ -22,7 +23,6 @@ from jobdeck.models import (
     ExecutionQuery,
     ExecutionStats,
     ExecutionStatus,
-    JobMetadata,
     LogLine,
     Page,
     Principal,
@@ -55,9 +55,6 @@ SYSTEM = Principal(username="system", role=Role.ADMIN, via="system")
 """The actor of what jobdeck does by itself (a timed pause ending)."""
 IDEMPOTENCY_TTL = timedelta(hours=24)
 """How long an ``Idempotency-Key`` of a trigger is remembered."""
-RUNNING_COUNTS_TTL = 1.0
-"""Seconds the job lists reuse a read of other processes' running counts (replicas, the CLI), as the store's
-metadata cache does. This process's own runs are counted by its engine, so they show at once."""
 
 _NEXT_RUN_COUNT = 5
 
@@ -65,62 +62,25 @@ _NEXT_RUN_COUNT = 5
 class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
-    def __init__(self, *, store: Store, engine: EngineHandle, clock: Clock, version: str) -> None:
+    def __init__(
+        self, *, store: Store, engine: EngineHandle, clock: Clock, version: str, events: EventBus | None = None
+    ) -> None:
         self._store = store
-        self._elsewhere: tuple[float, dict[str, int]] | None = None
-        """Other processes' running counts, and until when they are reused."""
         self._engine = engine
         self._clock = clock
         self.audit = AuditTrail(store, clock)
         """Operator actions outside the job use cases (sign-in, users, tokens) are recorded here too."""
         self._version = version
         self._started_at = clock.now()
-        self._jobs_cache: tuple[object, list[JobSummary]] | None = None
-        self._job_inputs: dict[str, tuple[tuple[JobView, JobMetadata | None, int], JobSummary]] = {}
+        self.jobs = JobList(engine=engine, store=store, bus=events or EventBus(clock))
+        """The job list's read model: the one cache of the job summaries and their rendered rows."""
         engine.set_pause_expired_handler(self._end_timed_pause)
 
     # -- jobs ------------------------------------------------------------------------------------------------
 
     async def list_jobs(self) -> list[JobSummary]:
-        """Every registered job, in registration order.
-
-        The summaries are reused (the same objects) while the engine's jobs and their next run times, the metadata
-        and the running counts are unchanged — the job list is the most requested read — and, when something
-        changed, so is every job's summary whose inputs are the same (a fire moves one job's next run time).
-        """
-        metadata = await self._store.job_metadata()
-        running = await self._running_counts()
-        key = (self._engine.state_key(), metadata, running)
-        cached = self._jobs_cache
-        if cached is not None and cached[0] == key:
-            return list(cached[1])
-        previous, current = self._job_inputs, {}
-        summaries = []
-        for view in self._engine.jobs():
-            job_id = view.spec.id
-            inputs = (view, metadata.get(job_id), running.get(job_id, 0))
-            before = previous.get(job_id)
-            summary = before[1] if before is not None and before[0] == inputs else self._summary(*inputs)
-            current[job_id] = (inputs, summary)
-            summaries.append(summary)
-        self._job_inputs = current
-        self._jobs_cache = (key, summaries)
-        return list(summaries)
-
-    async def _running_counts(self) -> dict[str, int]:
-        """Running executions per job: this process's from its engine (exact, no query — the job list is the
-        most requested read and runs start and end all the time), others' from the store, re-read after
-        :data:`RUNNING_COUNTS_TTL`."""
-        now = time.monotonic()
-        cached = self._elsewhere
-        if cached is None or now >= cached[0]:
-            options = self._engine.options
-            elsewhere = await self._store.count_running(other_than=(options.host, options.pid))
-            cached = self._elsewhere = (now + RUNNING_COUNTS_TTL, elsewhere)
-        running = self._engine.local_running_counts()
-        for job_id, count in cached[1].items():
-            running[job_id] = running.get(job_id, 0) + count
-        return running
+        """Every registered job, in registration order (from the job list's read model, :attr:`jobs`)."""
+        return list(await self.jobs.summaries())
 
     async def get_job(self, job_id: str) -> JobSummary:
         """One job with its next fire times.
@@ -129,8 +89,8 @@ class SchedulerService:
         """
         view = self._engine.job(job_id)
         metadata = (await self._store.job_metadata()).get(job_id)
-        running = (await self._running_counts()).get(job_id, 0)
-        summary = self._summary(view, metadata, running)
+        running = (await self.jobs.running_counts()).get(job_id, 0)
+        summary = job_summary(view, metadata, running)
         after = self._clock.now()
         times: tuple[datetime, ...] = ()
         if not view.paused:
@@ -158,28 +118,6 @@ class SchedulerService:
         schedule = validated_schedule(expression, timezone=timezone, now=now, count=max(count, _NEXT_RUN_COUNT))
         times = next_fire_times(schedule, after=now, count=count)
         return SchedulePreview(schedule=schedule, next_run_times=tuple(times))
-
-    def _summary(self, view: JobView, metadata: JobMetadata | None, running: int) -> JobSummary:
-        spec = view.spec
-        display_name = spec.display_name
-        description = spec.description
-        if metadata is not None:
-            display_name = metadata.display_name if metadata.display_name is not None else display_name
-            description = metadata.description if metadata.description is not None else description
-        return JobSummary(
-            spec=spec,
-            schedule=view.schedule.expression,
-            active_schedule=view.schedule,
-            configured_schedule=spec.schedule.expression,
-            schedule_overridden=view.schedule_overridden,
-            paused=view.paused,
-            next_run_time=view.next_run_time,
-            display_name=display_name,
-            description=description,
-            running=running,
-            paused_until=view.paused_until,
-            parameters=view.parameters,
-        )
 
     async def pause_job(self, job_id: str, *, actor: Principal, until: datetime | None = None) -> None:
         """Pause a job; persisted, so it survives restarts. Idempotent. With ``until`` the pause is timed: the

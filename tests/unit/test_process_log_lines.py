@@ -14,7 +14,7 @@ import pytest
 from jobdeck.config import Settings
 from jobdeck.engine.context import ProgressBoard
 from jobdeck.engine.logs import RunLogHandler
-from jobdeck.events import ChangeEvent, EventBus
+from jobdeck.events import EventBus, RunFinished, RunMissed, RunsForceClosed, RunSkipped, RunStarted
 from jobdeck.models import Execution, ExecutionStatus
 from jobdeck.process_log import JsonFormatter, ProcessLog, configure_logging
 from jobdeck.testing import FrozenClock
@@ -63,12 +63,9 @@ def started(execution_id: str, job_id: str = "tick") -> Execution:
 
 def publish_run(bus: EventBus, execution_id: str, *, status: str = "success", error: str | None = None) -> None:
     execution = started(execution_id)
+    bus.emit(RunStarted, job_id="tick", execution_ids=(execution_id,), status="running", execution=execution)
     bus.emit(
-        "execution", "started", job_id="tick", execution_ids=(execution_id,), status="running", execution=execution
-    )
-    bus.emit(
-        "execution",
-        "finished",
+        RunFinished,
         execution_ids=(execution_id,),
         status=status,
         message=error,
@@ -105,7 +102,7 @@ def test_past_the_budget_runs_are_counted_not_built_and_summed_up_once(captured:
             publish_run(bus, f"ok{index}")
         publish_run(bus, "bad", status="failed", error="boom")
         assert len(records) == 4  # the budget: two runs' start and end lines
-        assert process_log.wants("execution", "started", "running") is False  # refused before an event is built
+        assert process_log.wants(RunStarted, "running") is False  # refused before an event is built
         ticks.now += 10
         process_log.flush()
     assert len(records) == 5
@@ -131,11 +128,9 @@ def test_runs_closed_by_the_sweep_are_always_written(captured: tuple[logging.Log
     bus = EventBus(FrozenClock(T0))
     with ProcessLog(logger=logger, lines=0).attached(bus):
         bus.emit(
-            "execution",
-            "finished",
+            RunsForceClosed,
             execution_ids=("z1",),
             status="failed",
-            forced=True,
             message="no heartbeat for 75 s (zombie_after=60 s): the process running it (host h, pid 7) is gone",
         )
     assert messages(records) == [
@@ -147,13 +142,13 @@ def test_runs_closed_by_the_sweep_are_always_written(captured: tuple[logging.Log
 def test_missed_and_skipped_fires_are_warnings(captured: tuple[logging.Logger, list]) -> None:
     logger, records = captured
     bus = EventBus(FrozenClock(T0))
-    missed = started("m1")
+    missed, skipped = started("m1"), started("s1")
     with ProcessLog(logger=logger).attached(bus):
-        bus.emit("execution", "missed", job_id="tick", execution_ids=("m1",), message="late by 90 s", execution=missed)
-        bus.emit("execution", "skipped", job_id="tick", execution_ids=("s1",), message="max_instances=1 reached")
+        bus.emit(RunMissed, job_id="tick", execution_ids=("m1",), message="late by 90 s", execution=missed)
+        bus.emit(RunSkipped, job_id="tick", execution_ids=("s1",), message="max_instances=1 reached", execution=skipped)
     assert messages(records) == [
         "fire missed: job tick due 2026-03-06T09:30:00+00:00: late by 90 s (execution m1)",
-        "fire skipped: job tick: max_instances=1 reached (execution s1)",
+        "fire skipped: job tick due 2026-03-06T09:30:00+00:00: max_instances=1 reached (execution s1)",
     ]
     assert {record.levelname for record in records} == {"WARNING"}
 
@@ -233,5 +228,5 @@ def test_configure_logging_replaces_its_own_handler_and_keeps_the_hosts() -> Non
 
 
 def test_change_event_json_is_unchanged_by_the_new_fields() -> None:
-    event = ChangeEvent(kind="execution", action="finished", at=T0, execution_ids=("e1",), status="failed", message="x")
+    event = RunFinished(at=T0, execution_ids=("e1",), status="failed", message="x", finished_at=T0)
     assert set(event.as_json()) == {"kind", "action", "at", "job_id", "execution_ids", "status"}

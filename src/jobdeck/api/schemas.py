@@ -7,6 +7,7 @@ Every datetime is rendered in the display timezone, with its offset.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "IsoDatetime",
     "JobDetailOut",
     "JobOut",
+    "JobRowRenderer",
     "LogLineOut",
     "LogPageOut",
     "LoginIn",
@@ -146,37 +148,26 @@ class _JobsEnvelope(TypedDict):
 _JOB_ROW = TypeAdapter(_JobRow)
 _JOBS_ENVELOPE = TypeAdapter(_JobsEnvelope)
 _EMPTY_DATA = b'"data":[]'
-_rendered: tuple[tuple[JobSummary, ...], tzinfo, bytes] | None = None
-_rendered_rows: dict[str, tuple[JobSummary, tzinfo, bytes]] = {}
 
 
-def render_jobs(jobs: list[JobSummary], tz: tzinfo, envelope: dict[str, Any]) -> bytes:
-    """The JSON of ``Envelope[list[JobOut]]`` for ``jobs`` — the same bytes as validating ``JobOut`` models and
-    serializing them, by pydantic's serializer without the validation (the job list is the API's most requested
-    read). The ``data`` of the last call is reused while the summaries are the same objects, and each job's row
-    while its summary is (the list changes one job at a time: a fire, a run starting or ending)."""
-    global _rendered, _rendered_rows
-    key = tuple(jobs)
-    cached = _rendered
-    if cached is not None and cached[1] is tz and len(cached[0]) == len(key) and all(map(_same, cached[0], key)):
-        data = cached[2]
-    else:
-        previous, rows = _rendered_rows, {}
-        for job in jobs:
-            row = previous.get(job.id)
-            if row is None or row[0] is not job or row[1] is not tz:
-                row = (job, tz, _JOB_ROW.dump_json(_job_fields(job, tz)))
-            rows[job.id] = row
-        # Compact JSON: a list's items are joined by a bare comma, as pydantic writes the whole list.
-        data = b"[" + b",".join(row[2] for row in rows.values()) + b"]"
-        _rendered, _rendered_rows = (key, tz, data), rows
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobRowRenderer:
+    """Renders a job's row of the job list (:class:`JobOut`'s JSON) in the display timezone ``tz``, by pydantic's
+    serializer without the validation — the same bytes as validating and serializing ``JobOut`` (the values come
+    from the domain, not a client). A :class:`~jobdeck.job_list.RowRenderer`: the read model keeps its rows."""
+
+    tz: tzinfo
+
+    def __call__(self, job: JobSummary, /) -> bytes:
+        return _JOB_ROW.dump_json(_job_fields(job, self.tz))
+
+
+def render_jobs(data: bytes, envelope: dict[str, Any]) -> bytes:
+    """The JSON of ``Envelope[list[JobOut]]`` with ``data``, the job list's rows rendered already
+    (:meth:`~jobdeck.job_list.JobList.rendered` with a :class:`JobRowRenderer`)."""
     head = _JOBS_ENVELOPE.dump_json({**envelope, "data": []})  # type: ignore[typeddict-item]
     # "success" comes first, so the first '"data":[]' is the envelope's key.
     return head.replace(_EMPTY_DATA, b'"data":' + data, 1)
-
-
-def _same(a: object, b: object) -> bool:
-    return a is b
 
 
 def _job_fields(job: JobSummary, tz: tzinfo) -> _JobRow:

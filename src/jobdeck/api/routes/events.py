@@ -3,8 +3,10 @@
 ``GET /api/scheduler/events`` streams :class:`~jobdeck.events.ChangeEvent` s as they happen. A browser's
 ``EventSource`` cannot send headers, so the stream accepts the dashboard's session cookie as well as a bearer
 token. It sends a ``retry:`` hint first, a keep-alive comment every ``KEEPALIVE_S`` seconds, and ends when the
-client goes away, when the runtime stops, or as soon as the server starts a graceful shutdown — an open stream
-never holds a shutdown up.
+client goes away, when the runtime stops, or as soon as the server starts a graceful shutdown (``jobdeck serve``
+calls :func:`end_event_streams`, which closes the event bus) — an open stream never holds a shutdown up. An app
+serving jobdeck with its own uvicorn calls :func:`end_event_streams` from its server's shutdown too, or sets
+uvicorn's ``--timeout-graceful-shutdown``: uvicorn waits for open responses before it runs the lifespan's shutdown.
 
 ``GET /api/scheduler/schedules/preview`` checks a schedule string and shows its next fire times, changing
 nothing: the dashboard's schedule editor calls it as the operator types.
@@ -14,11 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -36,7 +37,7 @@ from jobdeck.models import Principal
 from jobdeck.runtime import Runtime
 from jobdeck.schedules import describe_schedule
 
-__all__ = ["KEEPALIVE_S", "RETRY_MS", "SchedulePreviewOut", "router"]
+__all__ = ["KEEPALIVE_S", "RETRY_MS", "SchedulePreviewOut", "end_event_streams", "router"]
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
@@ -69,18 +70,12 @@ async def stream_principal(
 StreamUser = Annotated[Principal, Depends(stream_principal)]
 
 
-def server_exiting() -> bool:
-    """Whether the ASGI server has begun a graceful shutdown.
-
-    uvicorn (like most servers) installs a bound method of its server object as the signal handler and sets
-    ``should_exit`` on it when a signal arrives; an open stream watches that flag so it ends at once instead of
-    keeping the server waiting for the stream to finish.
-    """
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        owner = getattr(signal.getsignal(signum), "__self__", None)
-        if owner is not None and getattr(owner, "should_exit", False) is True:
-            return True
-    return False
+def end_event_streams(app: Any) -> None:
+    """End every open event stream of ``app`` (jobdeck's app, or a host app with jobdeck's lifespan) now. Call it
+    when the server begins a graceful shutdown: the server waits for open responses before the lifespan's shutdown."""
+    runtime = getattr(app.state, "jobdeck", None)
+    if isinstance(runtime, Runtime):
+        runtime.events.close()
 
 
 def _frame(event: ChangeEvent, number: int) -> str:
@@ -99,16 +94,15 @@ async def event_stream(request: Request, runtime: Runtime) -> AsyncIterator[str]
                 event = await asyncio.wait_for(subscription.queue.get(), timeout=_TICK_S)
             except TimeoutError:
                 now = time.monotonic()
-                if (
-                    server_exiting()
-                    or not runtime.engine.running
-                    or now - started > _MAX_STREAM_S
-                    or await request.is_disconnected()
-                ):
+                if not runtime.engine.running or now - started > _MAX_STREAM_S or await request.is_disconnected():
                     return
                 if now - last_sent >= KEEPALIVE_S:
                     last_sent = now
                     yield ": keep-alive\n\n"
+                continue
+            if event is None:  # the bus closed: the server is shutting down
+                return
+            if not event.public:
                 continue
             number += 1
             last_sent = time.monotonic()

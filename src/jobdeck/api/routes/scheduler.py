@@ -20,6 +20,7 @@ from jobdeck.api.schemas import (
     IsoDatetime,
     JobDetailOut,
     JobOut,
+    JobRowRenderer,
     LogPageOut,
     MetadataIn,
     ScheduleIn,
@@ -50,9 +51,9 @@ CHANGE = errors(401, 403, 404, 503)
 @router.get("/jobs", response_model=Envelope[list[JobOut]], responses=READ, operation_id="getJobs")
 async def get_jobs(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Response:
     """Every job with its schedule, next run, state and how many runs are going."""
-    jobs = await runtime.service.list_jobs()
-    # Rendered here in one pass; response_model still describes it in the OpenAPI document.
-    body = render_jobs(jobs, runtime.display_tz, ok(request))
+    # The read model keeps the rows rendered; response_model still describes them in the OpenAPI document.
+    data = await runtime.service.jobs.rendered(JobRowRenderer(tz=runtime.display_tz))
+    body = render_jobs(data, ok(request))
     return Response(body, media_type="application/json")
 
 
