@@ -27,6 +27,7 @@ spring-forward gap) fires when the gap ends; an ambiguous one (fall-back) fires 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
@@ -295,6 +296,33 @@ def next_fire_time(schedule: Schedule, *, after: datetime) -> datetime | None:
         origin = schedule.origin or EPOCH
         # Floor division keeps the grid exact (integer microseconds) and works before the origin too.
         return origin + ((after - origin) // schedule.interval + 1) * schedule.interval
+    key = (schedule.expression, schedule.timezone)
+    known = _KNOWN_FIRES.get(key)
+    if known is not None and known[0] <= after < known[1][-1]:
+        return known[1][bisect.bisect_right(known[1], after)]
+    fire = _next_cron_fire(schedule, after)
+    if fire is not None:
+        if known is not None and after == known[1][-1]:  # the next of a run: extend it, keep its tail
+            anchor, fires = known[0], (*known[1], fire)
+            if len(fires) > _KNOWN_RUN:
+                anchor, fires = fires[0], fires[1:]
+        else:
+            anchor, fires = after, (fire,)
+        if len(_KNOWN_FIRES) >= _KNOWN_SCHEDULES and key not in _KNOWN_FIRES:
+            _KNOWN_FIRES.clear()
+        _KNOWN_FIRES[key] = (anchor, fires)
+    return fire
+
+
+_KNOWN_FIRES: dict[tuple[str, str], tuple[datetime, tuple[datetime, ...]]] = {}
+"""Per (expression, timezone): an instant ``a`` and the consecutive fire times after it, so that any ``after`` in
+``[a, last)`` is answered by a bisect. Job lists ask every render with a new ``now`` and cronsim takes ~0.1 ms a
+call; the answer is a pure function of the key and ``after``, so it never goes stale. Each value is replaced whole."""
+_KNOWN_RUN = 16
+_KNOWN_SCHEDULES = 4096
+
+
+def _next_cron_fire(schedule: Schedule, after: datetime) -> datetime | None:
     zone = load_timezone(schedule.timezone)
     start = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
     # cronsim walks the naive calendar; the DST policy is ours (see _wall_to_utc), not cronsim's zone mode, which
