@@ -108,8 +108,8 @@ def parse_schedule(expression: str, *, timezone: str = "UTC") -> Schedule:
     """Parse a schedule string (see the module docstring); wall-clock fields are read in ``timezone``.
 
     :raises InvalidSchedule: with a precise reason — ``minute value 61 out of range 0-59``,
-        ``expected 5 fields, got 4``, ``unknown interval unit 'x'``, ``unknown timezone 'Mars/Olympus'``,
-        ``never fires: day 30 does not occur in Feb``
+        ``minute step 61 out of range 1-60``, ``expected 5 fields, got 4``, ``unknown interval unit 'x'``,
+        ``unknown timezone 'Mars/Olympus'``, ``never fires: day 30 does not occur in Feb``
     """
     try:
         zone = load_timezone(timezone)
