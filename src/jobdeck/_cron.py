@@ -10,6 +10,7 @@ Errors are plain ValueErrors carrying the reason only; the caller wraps them int
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -227,8 +228,14 @@ def walk(sets: CronSets, start: datetime) -> Iterator[datetime]:
 
 def explain(sets: CronSets) -> str | None:
     """cronsim's English sentence for a cron (it knows ``L``, ``#`` and seconds); None if it has none."""
+    return _explain(sets.text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _explain(text: str) -> str | None:
+    # Cached: dashboards describe every listed job on every render.
     try:
-        return CronSim(sets.text, _FIRE_CHECK_FROM).explain()
+        return CronSim(text, _FIRE_CHECK_FROM).explain()
     except (CronSimError, LookupError, ValueError):
         return None
 
@@ -332,11 +339,13 @@ def describe_cron(sets: CronSets, expression: str, words: Mapping[str, str]) -> 
 def _describe_special(sets: CronSets, expression: str, words: Mapping[str, str]) -> str | None:
     """Seconds on an every-minute cron in jobdeck's words; anything else with ``L``, ``#`` or seconds in the
     library's English sentence (``words["special"]`` decides whether a language uses it)."""
-    every_minute = (
-        not sets.specials
-        and len(sets.minutes) * len(sets.hours) * len(sets.months) == 60 * 24 * 12
-        and not (sets.day_restricted or sets.weekday_restricted)
-    )
+    every_minute = not sets.specials and (
+        len(sets.minutes),
+        len(sets.hours),
+        len(sets.days),
+        len(sets.months),
+        len(sets.weekdays),
+    ) == (60, 24, 31, 12, 7)
     seconds = sorted(sets.seconds)
     if every_minute and len(seconds) == 60:
         return words["every_1_second"]

@@ -168,3 +168,8 @@ def test_an_aware_after_in_any_zone_gives_the_same_answer() -> None:
     schedule = parse_schedule("0 0 L * *", timezone="Asia/Tokyo")
     utc = datetime(2026, 3, 6, tzinfo=UTC)
     assert next_fire_time(schedule, after=utc) == next_fire_time(schedule, after=at("2026-03-05 19:00 -05:00"))
+
+
+def test_seconds_on_restricted_days_are_not_every_n_seconds() -> None:
+    # `*/2` leaves the day field unrestricted for the day rule, but it still means odd days only.
+    assert describe_schedule(parse_schedule("*/10 * * */2 * *")) != "every 10 seconds"
