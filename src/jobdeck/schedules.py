@@ -31,7 +31,8 @@ import bisect
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -297,39 +298,52 @@ def next_fire_time(schedule: Schedule, *, after: datetime) -> datetime | None:
         # Floor division keeps the grid exact (integer microseconds) and works before the origin too.
         return origin + ((after - origin) // schedule.interval + 1) * schedule.interval
     key = (schedule.expression, schedule.timezone)
-    known = _KNOWN_FIRES.get(key)
-    if known is not None and known[0] <= after < known[1][-1]:
-        return known[1][bisect.bisect_right(known[1], after)]
-    fire = _next_cron_fire(schedule, after)
-    if fire is not None:
-        if known is not None and after == known[1][-1]:  # the next of a run: extend it, keep its tail
-            anchor, fires = known[0], (*known[1], fire)
-            if len(fires) > _KNOWN_RUN:
-                anchor, fires = fires[0], fires[1:]
-        else:
-            anchor, fires = after, (fire,)
-        if len(_KNOWN_FIRES) >= _KNOWN_SCHEDULES and key not in _KNOWN_FIRES:
-            _KNOWN_FIRES.clear()
-        _KNOWN_FIRES[key] = (anchor, fires)
+    run = _KNOWN_FIRES.get(key)
+    if run is not None and run.anchor <= after < run.fires[-1]:
+        return run.fires[bisect.bisect_right(run.fires, after)]
+    zone = load_timezone(schedule.timezone)
+    if run is not None and after == run.fires[-1] and _KNOWN_FIRES.pop(key, None) is run:
+        # The next of a run (a fire asking for the one after it): its walk goes on, ours alone once popped.
+        walls, anchor, fires = run.walls, run.anchor, run.fires
+    else:
+        start = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        walls, anchor, fires = _cron.walk(_cron_sets(schedule.expression)[1], start), after, ()
+    fire = _first_fire(walls, zone, after)
+    if fire is None:
+        return None
+    fires = (*fires, fire)
+    if len(fires) > _KNOWN_RUN:
+        anchor, fires = fires[0], fires[1:]
+    if len(_KNOWN_FIRES) >= _KNOWN_SCHEDULES and key not in _KNOWN_FIRES:
+        _KNOWN_FIRES.clear()
+    _KNOWN_FIRES[key] = _Run(anchor=anchor, fires=fires, walls=walls)
     return fire
 
 
-_KNOWN_FIRES: dict[tuple[str, str], tuple[datetime, tuple[datetime, ...]]] = {}
-"""Per (expression, timezone): an instant ``a`` and the consecutive fire times after it, so that any ``after`` in
-``[a, last)`` is answered by a bisect. Job lists ask every render with a new ``now`` and cronsim takes ~0.1 ms a
-call; the answer is a pure function of the key and ``after``, so it never goes stale. Each value is replaced whole."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Run:
+    """Consecutive fire times of one schedule: no fire in ``(anchor, fires[0])``, then each the next of the one
+    before; ``walls`` is the calendar walk that found them, positioned after the last."""
+
+    anchor: datetime
+    fires: tuple[datetime, ...]
+    walls: Iterator[datetime]
+
+
+_KNOWN_FIRES: dict[tuple[str, str], _Run] = {}
+"""Per (expression, timezone). Job lists ask with a new ``now`` on every render and the engine for the fire after
+the last; a bisect or the walk's next step answers both, where a fresh cronsim walk costs ~0.1 ms. The answer is a
+pure function of the key and ``after``, so it never goes stale. A run is taken out of the dict to be extended."""
 _KNOWN_RUN = 16
 _KNOWN_SCHEDULES = 4096
 
 
-def _next_cron_fire(schedule: Schedule, after: datetime) -> datetime | None:
-    zone = load_timezone(schedule.timezone)
-    start = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
+def _first_fire(walls: Iterator[datetime], zone: ZoneInfo, after: datetime) -> datetime | None:
     # cronsim walks the naive calendar; the DST policy is ours (see _wall_to_utc), not cronsim's zone mode, which
     # fires an hour-starred cron twice in a fall-back hour and skips its gap minutes. Wall → instant is
-    # non-decreasing, and no wall time up to `start` maps past `after`, so the first matching wall time whose
+    # non-decreasing, and no wall time up to the start maps past `after`, so the first matching wall time whose
     # instant lies beyond `after` is the answer; the ones it skips are the second pass of a fall-back hour.
-    for wall in _cron.walk(_cron_sets(schedule.expression)[1], start):
+    for wall in walls:
         instant = _wall_to_utc(wall, zone)
         if instant > after:
             return instant
