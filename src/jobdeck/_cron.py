@@ -1,28 +1,31 @@
-"""Cron internals for :mod:`jobdeck.schedules`: field parsing, day matching, the wall-clock walk and descriptions.
+"""Cron internals for :mod:`jobdeck.schedules`: checking and normalising fields, the wall-clock walk, descriptions.
 
-Everything here works on naive wall-clock values; turning wall times into instants (and the DST rules that go with
-it) is :mod:`jobdeck.schedules`' business. Errors are plain ValueErrors carrying the reason only; the caller
-wraps them into :class:`~jobdeck.errors.InvalidSchedule` with the expression.
+Matching and iteration are cronsim's (it follows Debian cron). This module checks each field with a precise reason
+and rewrites the expression into the subset cronsim reads with jobdeck's meaning (names → numbers, ``fri-sun``
+reaching Sunday, ``5/15`` stopping at the field's end, ``?`` → ``*``). Everything here works on naive wall-clock
+values; turning wall times into instants (and the DST rules that go with it) is :mod:`jobdeck.schedules`' business.
+Errors are plain ValueErrors carrying the reason only; the caller wraps them into
+:class:`~jobdeck.errors.InvalidSchedule` with the expression.
 """
 
 from __future__ import annotations
 
-import calendar
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import MAXYEAR, date, datetime
+from datetime import datetime
 
-__all__ = ["HORIZON_YEARS", "CronSets", "describe_cron", "parse_cron", "walk"]
+from cronsim import CronSim, CronSimError
 
-HORIZON_YEARS = 50
-"""How far :func:`walk` looks ahead. Parse-time checks reject crons that never fire, so this bound only guards
-hand-built schedules; it is generous because a legitimate ``0 0 29 2 *`` can wait 8 years (2096 → 2104)."""
+__all__ = ["CronSets", "describe_cron", "explain", "parse_cron", "walk"]
 
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbering: 0 = Sunday
 _MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February can have a 29th, so 29
 _NUMBER = re.compile(r"[0-9]+")
+_NTH = re.compile(r"(.+)#([0-9]+)")
+_FIRE_CHECK_FROM = datetime(2000, 1, 1)  # noqa: DTZ001 - wall time: any start works, the calendar repeats
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,13 @@ class _Field:
     """Upper end of ``*`` and of ``a/n``: day of week accepts 7 (Sunday again) but ``*`` means 0-6."""
     names: Mapping[str, int]
 
+    @property
+    def size(self) -> int:
+        """How many distinct values ``*`` covers: the largest step that still means something."""
+        return self.star_high - self.low + 1
 
+
+_SECOND = _Field("second", 0, 59, 59, {})
 _FIELDS = (
     _Field("minute", 0, 59, 59, {}),
     _Field("hour", 0, 23, 23, {}),
@@ -42,12 +51,17 @@ _FIELDS = (
     _Field("month", 1, 12, 12, {name: number for number, name in enumerate(MONTH_NAMES, start=1)}),
     _Field("day of week", 0, 7, 6, {name: number for number, name in enumerate(CRON_DAY_NAMES)}),
 )
+_DAY, _WEEKDAY = _FIELDS[2], _FIELDS[4]
 
 
 @dataclass(frozen=True, slots=True)
 class CronSets:
-    """The matching values of a 5-field cron; ``weekdays`` use Python's numbering (0 = Monday)."""
+    """A checked cron: ``text`` is what cronsim iterates; the sets are the plain values of each field, with
+    ``weekdays`` in Python's numbering (0 = Monday). ``specials`` lists the items no set can hold (``L``, ``LW``,
+    ``5L``, ``1#2``); ``seconds`` is ``{0}`` for a 5-field cron."""
 
+    text: str
+    seconds: frozenset[int]
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -55,39 +69,67 @@ class CronSets:
     weekdays: frozenset[int]
     day_restricted: bool
     weekday_restricted: bool
+    specials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    values: frozenset[int]
+    items: tuple[str, ...]
+    """The field's items in cronsim's spelling."""
+    specials: tuple[str, ...]
 
 
 def parse_cron(fields: Sequence[str]) -> CronSets:
-    """Parse the five fields of a cron expression.
+    """Parse a cron expression: five fields, or six with a leading seconds field.
 
-    A day field counts as restricted unless it starts with ``*`` — the rule of Vixie cron and cronie, so
-    ``0 0 */2 * 1`` means "odd days that are Mondays" while ``0 0 1 * 1`` means "the 1st, or any Monday".
+    A day field counts as restricted unless it starts with ``*`` (or is ``?``) — the rule of Vixie cron, cronie and
+    Debian cron, so ``0 0 */2 * 1`` means "odd days that are Mondays" while ``0 0 1 * 1`` means "the 1st, or any
+    Monday". Day of month also takes ``L`` (the last day) and ``LW`` (the last weekday); day of week ``5L`` (the
+    last Friday) and ``1#2`` (the second Monday).
 
-    :raises ValueError: with the precise reason (``minute value 61 out of range 0-59``, ``never fires: …``)
+    :raises ValueError: with the precise reason (``minute value 61 out of range 0-59``, ``minute step 61 out of
+        range 1-60``, ``never fires: …``)
     """
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 fields, got {len(fields)}")
-    minutes, hours, days, months, cron_weekdays = (
-        _parse_field(text, spec) for text, spec in zip(fields, _FIELDS, strict=True)
+    if len(fields) not in (5, 6):
+        raise ValueError(f"expected 5 fields, got {len(fields)} (6 with a leading seconds field)")
+    seconds = _parse_field(fields[0], _SECOND) if len(fields) == 6 else None
+    day_texts = ["*" if text == "?" else text for text in fields[-3::2]]  # "?": no specific day (Quartz)
+    texts = [*fields[-5:-3], day_texts[0], fields[-2], day_texts[1]]
+    minutes, hours, days, months, weekdays = (
+        _parse_field(text, spec) for text, spec in zip(texts, _FIELDS, strict=True)
     )
+    parts = [",".join(field.items) for field in (minutes, hours, days, months, weekdays)]
+    if seconds is not None:
+        parts.insert(0, ",".join(seconds.items))
     sets = CronSets(
-        minutes=minutes,
-        hours=hours,
-        days=days,
-        months=months,
-        weekdays=frozenset((value - 1) % 7 for value in cron_weekdays),  # cron 0/7 = Sunday → Python 6
-        day_restricted=not fields[2].startswith("*"),
-        weekday_restricted=not fields[4].startswith("*"),
+        text=" ".join(parts),
+        seconds=seconds.values if seconds is not None else frozenset({0}),
+        minutes=minutes.values,
+        hours=hours.values,
+        days=days.values,
+        months=months.values,
+        weekdays=frozenset((value - 1) % 7 for value in weekdays.values),  # cron 0/7 = Sunday → Python 6
+        day_restricted=not texts[2].startswith("*"),
+        weekday_restricted=not texts[4].startswith("*"),
+        specials=days.specials + weekdays.specials,
     )
     _check_fires(sets)
     return sets
 
 
-def _parse_field(text: str, spec: _Field) -> frozenset[int]:
+def _parse_field(text: str, spec: _Field) -> _Parsed:
     values: set[int] = set()
+    items: list[str] = []
+    specials: list[str] = []
     for item in text.split(","):
         if not item:
             raise ValueError(f"empty item in {spec.name} field {text!r}")
+        special = _special(item, spec)
+        if special is not None:
+            items.append(special)
+            specials.append(special)
+            continue
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
@@ -96,18 +138,40 @@ def _parse_field(text: str, spec: _Field) -> frozenset[int]:
             step = int(step_text)
             if step < 1:
                 raise ValueError(f"{spec.name} step must be at least 1, got {step}")
+            # A step past the field's size would silently mean "once" (`*/61` = minute 0 = hourly): refuse it.
+            if step > spec.size:
+                raise ValueError(f"{spec.name} step {step} out of range 1-{spec.size}")
         if base == "*":
             low, high = spec.low, spec.star_high
+            items.append(item)
         elif "-" in base:
             start, _, end = base.partition("-")
             low, high = _value(start, spec), _value(end, spec, range_end=True)
             if low > high:
                 raise ValueError(f"{spec.name} range {base!r} runs backwards ({low} > {high})")
+            items.append(f"{low}-{high}/{step}" if slash else f"{low}-{high}")
         else:
             low = _value(base, spec)
             high = spec.star_high if slash else low  # "5/15" means "5-59/15", as in most crons that accept it
+            items.append(f"{low}-{high}/{step}" if slash else str(low))
         values.update(range(low, high + 1, step))
-    return frozenset(values)
+    return _Parsed(values=frozenset(values), items=tuple(items), specials=tuple(specials))
+
+
+def _special(item: str, spec: _Field) -> str | None:
+    """cronsim's spelling of an ``L``/``LW``/``5L``/``1#2`` item; None for an ordinary one."""
+    upper = item.upper()
+    if spec is _DAY and upper in ("L", "LW"):
+        return upper
+    if spec is not _WEEKDAY:
+        return None
+    if upper.endswith("L") and len(upper) > 1 and upper.lower() not in spec.names:
+        return f"{_value(item[:-1], spec)}L"
+    if nth := _NTH.fullmatch(item):
+        if not 1 <= int(nth.group(2)) <= 5:
+            raise ValueError(f"day of week {item!r}: the week number after '#' must be 1-5")
+        return f"{_value(nth.group(1), spec)}#{int(nth.group(2))}"
+    return None
 
 
 def _value(token: str, spec: _Field, *, range_end: bool = False) -> int:
@@ -129,6 +193,9 @@ def _check_fires(sets: CronSets) -> None:
     # With both day fields restricted a day matches on either, and every weekday comes round: it fires. Otherwise
     # the days of month must exist in some chosen month; weekdays alone cannot block it, because each date falls
     # on every weekday sooner or later (and a `*`-led day field always contains the 1st).
+    if sets.specials:
+        _check_fires_by_walking(sets)
+        return
     if sets.day_restricted and sets.weekday_restricted:
         return
     if any(day <= _MAX_DAYS[month - 1] for month in sets.months for day in sets.days):
@@ -138,43 +205,39 @@ def _check_fires(sets: CronSets) -> None:
     raise ValueError(f"never fires: day {days} does not occur in {months}")
 
 
-def day_matches(sets: CronSets, day: date) -> bool:
-    """Whether ``day`` is a firing day (month already checked): either day field when both are restricted."""
-    in_days = day.day in sets.days
-    in_weekdays = day.weekday() in sets.weekdays
-    if sets.day_restricted and sets.weekday_restricted:
-        return in_days or in_weekdays
-    return in_days and in_weekdays
+def _check_fires_by_walking(sets: CronSets) -> None:
+    # `1#5` with `*/30` in February cannot be judged by the sets; weekday patterns repeat within 28 years (40
+    # across 2100), inside cronsim's 50-year search, so "no fire from 2000 on" means never.
+    if next(walk(sets, _FIRE_CHECK_FROM), None) is None:
+        raise ValueError(f"never fires: no day matches {' '.join(sets.text.split()[-3:])}")
 
 
 def walk(sets: CronSets, start: datetime) -> Iterator[datetime]:
-    """Matching wall-clock minutes at or after ``start`` (naive), in order, for up to :data:`HORIZON_YEARS`.
+    """Matching wall-clock times strictly after ``start`` (naive; whole seconds), in order.
 
-    Non-matching months, days and hours are skipped whole, so a sparse cron costs a few dozen steps, not a scan
-    of every minute.
+    Iterating naive values makes it a walk over the calendar: the caller maps each one to an instant. The walk ends
+    when cronsim finds nothing in 50 years, or at the end of datetime's range.
     """
-    start = start.replace(second=0, microsecond=0)
-    minutes, hours = sorted(sets.minutes), sorted(sets.hours)
-    year, month = start.year, start.month
-    for months_ahead in range(HORIZON_YEARS * 12):
-        if month in sets.months:
-            in_start_month = months_ahead == 0
-            last_day = calendar.monthrange(year, month)[1]
-            for day in range(start.day if in_start_month else 1, last_day + 1):
-                if not day_matches(sets, date(year, month, day)):
-                    continue
-                on_start_day = in_start_month and day == start.day
-                for hour in hours:
-                    if on_start_day and hour < start.hour:
-                        continue
-                    in_start_hour = on_start_day and hour == start.hour
-                    for minute in minutes:
-                        if in_start_hour and minute < start.minute:
-                            continue
-                        yield datetime(year, month, day, hour, minute)  # noqa: DTZ001 - wall time, zone applied later
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        if year > MAXYEAR - 1:  # leave room for the zone conversion of the last candidates
-            return
+    try:
+        yield from CronSim(sets.text, start)
+    except (OverflowError, ValueError):  # the calendar ran out (year 9999) before the next match
+        return
+    except CronSimError as exc:  # unreachable for a parsed cron: every check is done above, with a better reason
+        raise ValueError(f"cron {sets.text!r}: {exc}") from None
+
+
+def explain(sets: CronSets) -> str | None:
+    """cronsim's English sentence for a cron (it knows ``L``, ``#`` and seconds); None if it has none."""
+    return _explain(sets.text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _explain(text: str) -> str | None:
+    # Cached: dashboards describe every listed job on every render.
+    try:
+        return CronSim(text, _FIRE_CHECK_FROM).explain()
+    except (CronSimError, LookupError, ValueError):
+        return None
 
 
 # --- descriptions --------------------------------------------------------------------------------------------------
@@ -199,6 +262,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "day_in_months": "on day {days} of {months}",
         "days_in_months": "on days {days} of {months}",
         "fallback": "cron: {expr}",
+        "special": "{sentence}",
         "once": "once at {at} ({tz})",
         "weekday_names": "Mon Tue Wed Thu Fri Sat Sun",
         "month_names": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
@@ -230,6 +294,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "day_in_months": "{months} {days} 日",
         "days_in_months": "{months} {days} 日",
         "fallback": "cron 表达式：{expr}",
+        "special": "cron 表达式：{expr}",
         "once": "仅一次：{at}（{tz}）",
         "weekday_names": "周一 周二 周三 周四 周五 周六 周日",
         "month_names": "1月 2月 3月 4月 5月 6月 7月 8月 9月 10月 11月 12月",
@@ -248,6 +313,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
 def describe_cron(sets: CronSets, expression: str, words: Mapping[str, str]) -> str:
     """Words for the common cron shapes; ``words["fallback"]`` with the expression for anything irregular."""
     fallback = words["fallback"].format(expr=expression)
+    if sets.specials or sets.seconds != {0}:
+        return _describe_special(sets, expression, words) or fallback
     time, times_listed = _describe_time(sets, words)
     window = _describe_hour_window(sets) if time is not None and not times_listed else None
     days = _describe_days(sets, words)
@@ -267,6 +334,27 @@ def describe_cron(sets: CronSets, expression: str, words: Mapping[str, str]) -> 
         time = words["at"].format(times=time)
     parts = [part for part in (time, window, days, months) if isinstance(part, str)]
     return words["sep"].join(parts)
+
+
+def _describe_special(sets: CronSets, expression: str, words: Mapping[str, str]) -> str | None:
+    """Seconds on an every-minute cron in jobdeck's words; anything else with ``L``, ``#`` or seconds in the
+    library's English sentence (``words["special"]`` decides whether a language uses it)."""
+    every_minute = not sets.specials and (
+        len(sets.minutes),
+        len(sets.hours),
+        len(sets.days),
+        len(sets.months),
+        len(sets.weekdays),
+    ) == (60, 24, 31, 12, 7)
+    seconds = sorted(sets.seconds)
+    if every_minute and len(seconds) == 60:
+        return words["every_1_second"]
+    if every_minute and (step := _step_from_zero(seconds, 60)):
+        return words["every_n_second"].format(n=step)
+    sentence = explain(sets)
+    if sentence is None:
+        return None
+    return words["special"].format(sentence=sentence[0].lower() + sentence[1:], expr=expression)
 
 
 def _describe_time(sets: CronSets, words: Mapping[str, str]) -> tuple[str | None, bool]:

@@ -6,6 +6,9 @@ Accepted schedule strings:
 
 * 5-field cron — ``"*/5 9-15 * * 1-5"``: lists, ranges, steps, ``*``, month and weekday names, weekday 0 and 7 =
   Sunday; when both day fields are restricted a day matches if either does (see :func:`jobdeck._cron.parse_cron`);
+  ``L`` / ``LW`` (the last day / weekday of the month), ``5L`` (the last Friday), ``1#2`` (the second Monday),
+  ``?`` (= ``*`` in a day field); an optional sixth field in front for seconds (``"*/10 * * * * *"``). Parsed
+  and iterated by cronsim, which follows Debian cron;
 * ``"HH:MM"`` — daily at that wall time;
 * ``"every 30s"`` / ``5m`` / ``2h`` / ``1d`` (units may be combined: ``1h30m``) — fires at ``EPOCH + n·interval``,
   so every replica, and every restart, computes the same instants;
@@ -24,9 +27,12 @@ spring-forward gap) fires when the gap ends; an ambiguous one (fall-back) fires 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,8 +109,8 @@ def parse_schedule(expression: str, *, timezone: str = "UTC") -> Schedule:
     """Parse a schedule string (see the module docstring); wall-clock fields are read in ``timezone``.
 
     :raises InvalidSchedule: with a precise reason — ``minute value 61 out of range 0-59``,
-        ``expected 5 fields, got 4``, ``unknown interval unit 'x'``, ``unknown timezone 'Mars/Olympus'``,
-        ``never fires: day 30 does not occur in Feb``
+        ``minute step 61 out of range 1-60``, ``expected 5 fields, got 4``, ``unknown interval unit 'x'``,
+        ``unknown timezone 'Mars/Olympus'``, ``never fires: day 30 does not occur in Feb``
     """
     try:
         zone = load_timezone(timezone)
@@ -116,31 +122,11 @@ def parse_schedule(expression: str, *, timezone: str = "UTC") -> Schedule:
 def _parse(text: str, zone: ZoneInfo, timezone: str) -> Schedule:
     if not text:
         raise ValueError("empty schedule")
-    if text.startswith("@"):
-        cron = _ALIASES.get(text.lower())
-        if cron is None:
-            raise ValueError(f"unknown alias {text!r} (use @hourly, @daily, @weekly, @monthly or @yearly)")
-        return _cron_schedule(text, ScheduleKind.CRON, _cron.parse_cron(cron.split()), timezone)
     if every := _EVERY.fullmatch(text):
         return _interval_schedule(text, every.group(1) or "", timezone)
-    if daily := _DAILY.fullmatch(text):
-        hour, minute = int(daily.group(1)), int(daily.group(2))
-        if hour > 23:
-            raise ValueError(f"hour value {hour} out of range 0-23")
-        if minute > 59:
-            raise ValueError(f"minute value {minute} out of range 0-59")
-        return _cron_schedule(
-            text, ScheduleKind.DAILY, _cron.parse_cron([str(minute), str(hour), "*", "*", "*"]), timezone
-        )
     if _ISO_DATE.match(text):
         return _once_schedule(text, zone, timezone)
-    fields = text.split()
-    if len(fields) == 1:
-        raise ValueError("expected 5 fields, got 1 (or 'HH:MM', 'every 5m', '@daily', an ISO 8601 datetime)")
-    return _cron_schedule(text, ScheduleKind.CRON, _cron.parse_cron(fields), timezone)
-
-
-def _cron_schedule(text: str, kind: ScheduleKind, sets: _cron.CronSets, timezone: str) -> Schedule:
+    kind, sets = _cron_sets(text)
     return Schedule(
         expression=text,
         kind=kind,
@@ -153,6 +139,31 @@ def _cron_schedule(text: str, kind: ScheduleKind, sets: _cron.CronSets, timezone
         day_restricted=sets.day_restricted,
         weekday_restricted=sets.weekday_restricted,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _cron_sets(text: str) -> tuple[ScheduleKind, _cron.CronSets]:
+    """The cron behind a cron, ``HH:MM`` or ``@alias`` schedule string (stripped); cached because every fire time
+    and description of a schedule goes back to its expression, which holds what the sets cannot (``L``, seconds).
+
+    :raises ValueError: the precise reason
+    """
+    if text.startswith("@"):
+        cron = _ALIASES.get(text.lower())
+        if cron is None:
+            raise ValueError(f"unknown alias {text!r} (use @hourly, @daily, @weekly, @monthly or @yearly)")
+        return ScheduleKind.CRON, _cron.parse_cron(cron.split())
+    if daily := _DAILY.fullmatch(text):
+        hour, minute = int(daily.group(1)), int(daily.group(2))
+        if hour > 23:
+            raise ValueError(f"hour value {hour} out of range 0-23")
+        if minute > 59:
+            raise ValueError(f"minute value {minute} out of range 0-59")
+        return ScheduleKind.DAILY, _cron.parse_cron([str(minute), str(hour), "*", "*", "*"])
+    fields = text.split()
+    if len(fields) == 1:
+        raise ValueError("expected 5 fields, got 1 (or 'HH:MM', 'every 5m', '@daily', an ISO 8601 datetime)")
+    return ScheduleKind.CRON, _cron.parse_cron(fields)
 
 
 def _interval_schedule(text: str, amount: str, timezone: str) -> Schedule:
@@ -286,12 +297,53 @@ def next_fire_time(schedule: Schedule, *, after: datetime) -> datetime | None:
         origin = schedule.origin or EPOCH
         # Floor division keeps the grid exact (integer microseconds) and works before the origin too.
         return origin + ((after - origin) // schedule.interval + 1) * schedule.interval
+    key = (schedule.expression, schedule.timezone)
+    run = _KNOWN_FIRES.get(key)
+    if run is not None and run.anchor <= after < run.fires[-1]:
+        return run.fires[bisect.bisect_right(run.fires, after)]
     zone = load_timezone(schedule.timezone)
-    start = after.astimezone(zone).replace(tzinfo=None)
-    # Wall → instant is non-decreasing, and no wall time before `start` maps past `after`, so the first
-    # matching wall time whose instant lies beyond `after` is the answer. Candidates it skips are the rest of
-    # the minute `after` sits in, or the second pass of a fall-back hour (fired on its first pass already).
-    for wall in _cron.walk(_sets(schedule), start):
+    if run is not None and after == run.fires[-1] and _KNOWN_FIRES.pop(key, None) is run:
+        # The next of a run (a fire asking for the one after it): its walk goes on, ours alone once popped.
+        walls, anchor, fires = run.walls, run.anchor, run.fires
+    else:
+        start = after.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        walls, anchor, fires = _cron.walk(_cron_sets(schedule.expression)[1], start), after, ()
+    fire = _first_fire(walls, zone, after)
+    if fire is None:
+        return None
+    fires = (*fires, fire)
+    if len(fires) > _KNOWN_RUN:
+        anchor, fires = fires[0], fires[1:]
+    if len(_KNOWN_FIRES) >= _KNOWN_SCHEDULES and key not in _KNOWN_FIRES:
+        _KNOWN_FIRES.clear()
+    _KNOWN_FIRES[key] = _Run(anchor=anchor, fires=fires, walls=walls)
+    return fire
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Run:
+    """Consecutive fire times of one schedule: no fire in ``(anchor, fires[0])``, then each the next of the one
+    before; ``walls`` is the calendar walk that found them, positioned after the last."""
+
+    anchor: datetime
+    fires: tuple[datetime, ...]
+    walls: Iterator[datetime]
+
+
+_KNOWN_FIRES: dict[tuple[str, str], _Run] = {}
+"""Per (expression, timezone). Job lists ask with a new ``now`` on every render and the engine for the fire after
+the last; a bisect or the walk's next step answers both, where a fresh cronsim walk costs ~0.1 ms. The answer is a
+pure function of the key and ``after``, so it never goes stale. A run is taken out of the dict to be extended."""
+_KNOWN_RUN = 16
+_KNOWN_SCHEDULES = 4096
+
+
+def _first_fire(walls: Iterator[datetime], zone: ZoneInfo, after: datetime) -> datetime | None:
+    # cronsim walks the naive calendar; the DST policy is ours (see _wall_to_utc), not cronsim's zone mode, which
+    # fires an hour-starred cron twice in a fall-back hour and skips its gap minutes. Wall → instant is
+    # non-decreasing, and no wall time up to the start maps past `after`, so the first matching wall time whose
+    # instant lies beyond `after` is the answer; the ones it skips are the second pass of a fall-back hour.
+    for wall in walls:
         instant = _wall_to_utc(wall, zone)
         if instant > after:
             return instant
@@ -312,18 +364,6 @@ def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[
         if current is not None:
             times.append(current)
     return times
-
-
-def _sets(schedule: Schedule) -> _cron.CronSets:
-    return _cron.CronSets(
-        minutes=schedule.minutes,
-        hours=schedule.hours,
-        days=schedule.days,
-        months=schedule.months,
-        weekdays=schedule.weekdays,
-        day_restricted=schedule.day_restricted,
-        weekday_restricted=schedule.weekday_restricted,
-    )
 
 
 def _wall_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -368,4 +408,4 @@ def describe_schedule(schedule: Schedule, *, language: str = "en") -> str:
         local = schedule.at.astimezone(load_timezone(schedule.timezone))
         shown = local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
         return words["once"].format(at=shown, tz=schedule.timezone)
-    return _cron.describe_cron(_sets(schedule), schedule.expression, words)
+    return _cron.describe_cron(_cron_sets(schedule.expression)[1], schedule.expression, words)

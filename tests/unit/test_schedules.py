@@ -294,7 +294,7 @@ def test_once_schedule_is_stored_in_utc() -> None:
         ("61 * * * *", "minute value 61 out of range 0-59"),
         ("* * *", "expected 5 fields, got 3"),
         ("* * * *", "expected 5 fields, got 4"),
-        ("* * * * * *", "expected 5 fields, got 6"),
+        ("* * * * * * *", "expected 5 fields, got 7"),
         ("hourly", "expected 5 fields, got 1"),
         ("", "empty schedule"),
         ("every 0s", "interval must be greater than zero"),
