@@ -48,7 +48,7 @@ async def test_sqlite_writes_reach_the_database_file_without_a_commit_checkpoint
     store = SqlStore(f"sqlite+aiosqlite:///{path}")
     await store.open()
     try:
-        async with store._tx() as conn:
+        async with store.database.tx() as conn:
             pages = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
         assert pages == AUTOCHECKPOINT_PAGES
         runs = [make_run(f"job{i % 7}", start=i) for i in range(300)]
