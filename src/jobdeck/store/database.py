@@ -88,7 +88,7 @@ class Database:
         self.writes = GroupCommit(
             self.tx,
             self.dialect,
-            in_driver_thread=self.run_sqlite if self.dialect == "sqlite" else None,
+            on_lane=self.run_sqlite if self.dialect == "sqlite" else None,
             after_commit=self.wrote,
             spool=_spool_for(self.url),
         )

@@ -33,9 +33,8 @@ class AuditTrail:
         values = _rows.audit_values(entry)
         values["details"] = {**values["details"], "count": count}
         if self._db.dialect == "sqlite":
-            # One upsert in one call on the driver's thread: a write transaction through the event loop would hold
-            # SQLite's write lock across the loop's turns, which a flood of requests makes long, while the engine's
-            # claims wait for it (measured: p99 start lateness 1.8 s during a login flood, against 15 ms this way).
+            # One upsert in one lane call: a transaction through the loop would hold the write lock across its turns
+            # while the engine's claims wait (a login flood; see docs/performance.md).
             await self._db.run_sqlite(functools.partial(_sqlite_roll_up, values))
             self._db.wrote()
             return

@@ -70,7 +70,7 @@ class Executions:
 
     async def _count_running(self, other_than: tuple[str, int] | None = None) -> dict[str, int]:
         if self._db.dialect == "sqlite":
-            # Asked for every burst of fires: one call on the driver's thread instead of a transaction's hops.
+            # Asked for every burst of fires: one lane call instead of a transaction's hops.
             rows = await self._db.run_sqlite(functools.partial(_count_running_sqlite, other_than=other_than))
             return {job_id: int(n) for job_id, n in rows}
         stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)

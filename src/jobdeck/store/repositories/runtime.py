@@ -46,9 +46,8 @@ class RuntimeState:
         await self._upsert_state(job_id, {"schedule_override": expression}, at=at, actor=actor)
 
     async def record_fire(self, job_id: str, fire_time: datetime) -> None:
-        # Every fire writes this: group-committed, the fires of a batch in one executemany (keeping the latest time
-        # whatever the order, it may run before the batch's claims). A transaction per fire would queue for SQLite's
-        # write lock behind the writer's batches, and a burst of fires would time out on it.
+        # Group-committed as one executemany per batch (the mark keeps the latest time, so order does not matter):
+        # a transaction per fire would queue for SQLite's write lock behind the writer's batches.
         await self._db.writes.merge(
             "record_fire", self._fire_mark, {"job_id": job_id, "last_fire_time": fire_time}, key=job_id
         )
