@@ -57,7 +57,7 @@ TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
 OnLane = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
-class GroupCommit(BatchApply):
+class GroupCommit:
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
@@ -74,7 +74,7 @@ class GroupCommit(BatchApply):
         self._tx = tx
         self._after_commit = after_commit
         """Called after each transaction committed on the SQLite lane (``tx`` transactions report their own)."""
-        self._dialect = dialect
+        self._batches = BatchApply(dialect)
         # SQLite: batches of claims, closes and fire marks run in one call on the SQLite lane (see _raw).
         self._on_lane = on_lane
         self._queue: list[_Write] = []
@@ -436,12 +436,12 @@ class GroupCommit(BatchApply):
     async def _transaction(self, batch: list[_Write]) -> list[Any]:
         """Apply ``batch`` in one transaction; each write's result, in order."""
         if self._on_lane is not None and self._raw is not None and all(w.kind != "work" for w in batch):
-            results = await self._on_lane(self._raw.plan(batch, self._close_statement, claim_key))
+            results = await self._on_lane(self._raw.plan(batch, self._batches.close_statement, claim_key))
             if self._after_commit is not None:
                 self._after_commit()
             return results
         async with self._tx(write=True) as conn:
-            return await self._apply(conn, batch)
+            return await self._batches.apply(conn, batch)
 
 
 async def _nothing(conn: AsyncConnection) -> None:
