@@ -211,7 +211,7 @@ async def test_an_inline_claim_waits_for_a_write_transaction_under_way(tmp_path:
     await store.open()
     try:
         run = make_run("sync", start=1)
-        async with store._tx(write=True) as conn:  # the write lock is taken here and held until the block ends
+        async with store.database.tx(write=True) as conn:  # the write lock is taken here and held until the block ends
             await conn.execute(text("SELECT 1"))
             claim = asyncio.ensure_future(store.insert_execution(run))
             done, _ = await asyncio.wait({claim}, timeout=0.5)

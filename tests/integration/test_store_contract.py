@@ -214,7 +214,7 @@ async def test_a_terminal_record_ignores_progress_heartbeat_and_cancel_flag(stor
 
 
 async def test_heartbeat_touches_only_running_records(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobdeck.store.sql.CHUNK", 2)  # several IN (…) batches
+    monkeypatch.setattr("jobdeck.store.repositories.executions.CHUNK", 2)  # several IN (…) batches
     running = await insert(store, *(make_run(f"job{i}") for i in range(3)))
     (done,) = await insert(store, make_run("done", status=SUCCESS, duration=1))
     await store.heartbeat([*ids(running), done.id, "unknown"], at(10))
@@ -301,7 +301,7 @@ async def test_stale_executions_go_by_heartbeat_not_start(store: SqlStore) -> No
 
 
 async def test_fail_executions_closes_only_running_ones(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobdeck.store.sql.CHUNK", 2)
+    monkeypatch.setattr("jobdeck.store.repositories.executions.CHUNK", 2)
     running = await insert(store, *(make_run(f"job{i}", start=i) for i in range(3)))
     (done,) = await insert(store, make_run("done", status=SUCCESS, duration=1))
     closed = await store.fail_executions([*ids(running), done.id, "unknown"], finished_at=at(70), message="zombie")
@@ -503,7 +503,7 @@ async def test_last_executions_when_there_are_none(store: SqlStore) -> None:
 
 
 async def test_prune_deletes_old_terminal_runs_and_their_logs(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobdeck.store.sql.CHUNK", 2)  # several batches
+    monkeypatch.setattr("jobdeck.store.repositories.executions.CHUNK", 2)  # several batches
     old = await insert(store, *(make_run(f"old{i}", start=i, status=SUCCESS, duration=1) for i in range(5)))
     (old_missed,) = await insert(store, make_run("missed", start=5, status=MISSED))
     (old_running,) = await insert(store, make_run("stuck", start=0))

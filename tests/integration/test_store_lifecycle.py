@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from test_store_contract import make_run
 
 from jobdeck.errors import ConfigError, StoreUnavailable
-from jobdeck.models import ExecutionQuery, ExecutionStatus
+from jobdeck.models import AuditEntry, AuditOutcome, AuditQuery, ExecutionQuery, ExecutionStatus
 from jobdeck.store import SqlStore, upgrade
 from jobdeck.store._checkpoints import AUTOCHECKPOINT_PAGES
 from jobdeck.store.migrations import VERSION_TABLE, alembic_config, upgrade_connection
@@ -48,7 +48,7 @@ async def test_sqlite_writes_reach_the_database_file_without_a_commit_checkpoint
     store = SqlStore(f"sqlite+aiosqlite:///{path}")
     await store.open()
     try:
-        async with store._tx() as conn:
+        async with store.database.tx() as conn:
             pages = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
         assert pages == AUTOCHECKPOINT_PAGES
         runs = [make_run(f"job{i % 7}", start=i) for i in range(300)]
@@ -72,6 +72,28 @@ async def test_an_in_memory_sqlite_store_works() -> None:
     try:
         assert await store.set_setting_if_absent("k", "v") == "v"
         assert await asyncio.gather(*(store.get_setting("k") for _ in range(5))) == ["v"] * 5
+    finally:
+        await store.close()
+
+
+async def test_an_in_memory_sqlite_store_claims_counts_and_closes_through_its_one_connection() -> None:
+    # The SQLite fast path (claims, closes, running counts, audit roll-ups) borrows the one pooled connection.
+    store = SqlStore("sqlite+aiosqlite://")
+    await store.open()
+    try:
+        runs = [make_run("mem", start=i) for i in range(3)]
+        assert await store.insert_executions(runs) == [True, True, True]
+        assert await store.insert_execution(make_run("mem", start=0)) is False  # the same fire: claim lost
+        assert await store.count_running() == {"mem": 3}
+        finished = runs[0].started_at + timedelta(seconds=1)
+        assert await store.close_execution(runs[0].id, status=ExecutionStatus.SUCCESS, finished_at=finished)
+        entry = AuditEntry(
+            id="mem-rollup", timestamp=finished, actor="a", action="login_failed", status=AuditOutcome.FAILED
+        )
+        await asyncio.gather(*(store.roll_up_audit(entry, count=2) for _ in range(3)))
+        assert (await store.list_audit(AuditQuery())).items[0].details["count"] == 6
+        assert await store.count_running() == {"mem": 2}
+        assert (await store.get_execution(runs[0].id)).status is ExecutionStatus.SUCCESS
     finally:
         await store.close()
 

@@ -23,7 +23,7 @@ from jobdeck.engine import Engine, EngineOptions
 from jobdeck.engine.records import new_execution
 from jobdeck.errors import StoreUnavailable
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
-from jobdeck.store import SqlStore, _base, _engine, held
+from jobdeck.store import SqlStore, _engine, database, held
 from jobdeck.store.held import WriteStatus, spool_files
 from jobdeck.testing import wait_until
 
@@ -150,7 +150,7 @@ async def test_held_writes_land_in_order_a_claim_then_its_close(store: SqlStore,
 async def test_writes_past_the_memory_bound_are_spooled_and_the_spool_goes_once_they_land(
     store: SqlStore, lock: Lock, db_path: Path
 ) -> None:
-    store._writes._held_in_memory = 2  # a small bound, to reach it with a few writes
+    store.database.writes._held_in_memory = 2  # a small bound, to reach it with a few writes
     lock.hold()
     records = [claim(FIRE + timedelta(seconds=i)) for i in range(6)]
     claims = asyncio.ensure_future(store.insert_executions(records))
@@ -178,7 +178,7 @@ fire = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 async def main():
     store = SqlStore("sqlite+aiosqlite:///" + sys.argv[1])
     await store.open()
-    store._writes._held_in_memory = 0
+    store.database.writes._held_in_memory = 0
     print("open", flush=True)
     sys.stdin.readline()  # the parent has locked the database
     records = [new_execution(spec, fire, status=ExecutionStatus.RUNNING, scheduled_time=fire + timedelta(seconds=i),
@@ -247,7 +247,7 @@ def test_a_spool_left_by_a_process_that_died_is_replayed_at_the_next_start_and_i
 async def test_closing_the_store_while_writes_are_held_spools_them_for_the_next_start_even_with_the_same_pid(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_base, "CLOSE_WAIT_S", 0.5)
+    monkeypatch.setattr(database, "CLOSE_WAIT_S", 0.5)
     store = SqlStore(f"sqlite+aiosqlite:///{db_path}")
     await store.open()
     lock = Lock(db_path)

@@ -2,7 +2,7 @@
 claims (``INSERT … ON CONFLICT DO NOTHING``), closes (running rows only; SQLite's own close counting), merges and
 work, each kind run together in submission order.
 
-:class:`BatchApply` is a part of :class:`~jobdeck.store._writer.GroupCommit` (its base).
+:class:`BatchApply` is a part of :class:`~jobdeck.store._writer.GroupCommit` (which holds one).
 """
 
 from __future__ import annotations
@@ -65,9 +65,14 @@ class _Write:
 
 
 class BatchApply:
-    _dialect: str
+    """Applies batches of writes through SQLAlchemy, in ``dialect``'s SQL."""
 
-    async def _apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
+    def __init__(self, dialect: str) -> None:
+        self._dialect = dialect
+
+    async def apply(self, conn: AsyncConnection, batch: Sequence[_Write]) -> list[Any]:
+        """Apply ``batch`` inside the transaction of ``conn``: merges first, the rest in order; each write's result
+        (None for a merge)."""
         merges = [w for w in batch if w.kind == "merge"]
         if merges:
             await self._merges(conn, merges)
@@ -152,13 +157,14 @@ class BatchApply:
                 {"_id": write.key, **{f"_v_{k}": v for k, v in write.values.items()}}
             )
         for keys, params in groups.items():
-            await conn.execute(self._close_statement(keys), params)
+            await conn.execute(self.close_statement(keys), params)
         if sqlite:  # PostgreSQL's counters are kept by its trigger
             for sql, counter_rows in counts.statements():
                 await conn.exec_driver_sql(sql, counter_rows)
         return results
 
-    def _close_statement(self, keys: tuple[str, ...]) -> Any:
+    def close_statement(self, keys: tuple[str, ...]) -> Any:
+        """The UPDATE of a close setting the columns ``keys`` (parameters ``_id`` and ``_v_<column>``)."""
         c = executions.c
         values: dict[str, Any] = {k: bindparam(f"_v_{k}", type_=c[k].type) for k in keys}
         values["duration"] = duration_between(self._dialect, bindparam("_v_finished_at", type_=UtcDateTime()))

@@ -1,12 +1,9 @@
 """WAL checkpoints of a SQLite file off the write path.
 
-By default SQLite checkpoints inside a commit: the commit that takes the WAL past 1,000 pages copies them into the
-database file and syncs it before it returns — a few milliseconds, every few hundred of the small commits a
-thousand runs a second make, during which no other write (a claim a job's start waits for) can commit. Measured
-with 1,000 jobs a second: the p99 start lateness fell from 9.6–11.7 ms to 7.1–7.4 ms with checkpoints out of the
-commits. The store's connections checkpoint by themselves only past :data:`AUTOCHECKPOINT_PAGES` (a bound on the
-WAL should the checkpointer fall behind), and a :class:`WalCheckpointer` thread runs a passive checkpoint — one
-that waits for no lock and holds up no writer — shortly after writes.
+SQLite's own checkpoints run inside a commit, holding up every other write for milliseconds (docs/performance.md).
+The store's connections checkpoint by themselves only past :data:`AUTOCHECKPOINT_PAGES` (a bound on the WAL should
+the checkpointer fall behind), and a :class:`WalCheckpointer` thread runs a passive checkpoint — one that waits for
+no lock and holds up no writer — shortly after writes.
 """
 
 from __future__ import annotations

@@ -85,25 +85,27 @@ def prepare_sqlite_file(url: URL) -> None:
         raise StoreUnavailable(f"Cannot create the folder of the SQLite database {database!r}: {exc}") from exc
 
 
-def build_engine(url: URL, *, any_thread: bool = False) -> AsyncEngine:
-    """``any_thread`` (SQLite): connections usable outside the driver's thread (the store's inline calls)."""
+def build_engine(url: URL, *, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+    """The engine of ``url``; ``connect_args`` (SQLite) go to ``sqlite3.connect``."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, any_thread=any_thread)
-    connect_args: dict[str, Any] = {}
+        return _sqlite_engine(url, connect_args=connect_args or {})
+    connect_args = {}
     if "timeout" not in url.query:
         connect_args["timeout"] = PG_CONNECT_TIMEOUT_S
     # pre_ping: after a PostgreSQL restart the next call gets a fresh connection instead of a 503.
     return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def _sqlite_engine(url: URL, *, any_thread: bool) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, connect_args: dict[str, Any]) -> AsyncEngine:
     memory = is_memory(url)
     checkpointed = checkpointed_file(url) is not None
     if memory:
         # An in-memory database lives as long as its one connection: keep exactly one, and queue for it.
-        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, connect_args=connect_args
+        )
     else:
-        engine = create_async_engine(url, connect_args={"check_same_thread": False} if any_thread else {})
+        engine = create_async_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -1,11 +1,8 @@
-"""The writer's batches on SQLite, done in one call on the driver's thread.
+"""The writer's batches on SQLite, done in one call on the SQLite lane (see ``_lane``).
 
-Through SQLAlchemy and aiosqlite every statement costs several hops to the driver's thread and back (cursor,
-execute, fetch, close) — each one waiting for the GIL while the event loop runs Python — and SQLAlchemy processes
-every parameter of every row through its generic machinery. Here a batch is planned on the loop (statements
-compiled once by SQLAlchemy, so the SQL is the same; values converted by the column types' own bind processors, so
-they are stored the same) and executed by one function on the driver's thread: BEGIN IMMEDIATE, the statements as
-``executemany`` / multi-row inserts of plain tuples, COMMIT.
+A batch is planned on the loop (statements compiled once by SQLAlchemy, values converted by the column types' own
+bind processors, so SQL and stored values are the same) and executed by one function: BEGIN IMMEDIATE, the
+statements as ``executemany`` / multi-row inserts of plain tuples, COMMIT. Why: docs/performance.md, "The store".
 """
 
 from __future__ import annotations
@@ -236,10 +233,8 @@ class RawSqlite:
 
 
 def _claim(sql: str, flat: list[Any], keys: list[tuple[int, str]], results: list[Any], db: sqlite3.Connection) -> None:
-    # Not RETURNING id: every returned row is a step of its own, and the driver gives up the GIL around each step
-    # and waits to get it back (a burst's claims are thousands of rows while the event loop is busiest). The
-    # usual case, every claim written, is told by the count of rows inserted; only a claim lost to another
-    # process costs a look at which ids were written (a new id is in the table only if its own insert won).
+    # Not RETURNING id (a step, and a GIL hand-over, per row: see docs/performance.md): all written when the row
+    # count says so; else a look at which ids are in the table (a new id is there only if its own insert won).
     if db.execute(sql, flat).rowcount == len(keys):
         for index, _ in keys:
             results[index] = True

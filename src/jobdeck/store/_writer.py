@@ -54,10 +54,10 @@ _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
 """Pause before retrying held writes: doubling from the first to the last (SQLite adds its busy timeout)."""
 
 TxFactory = Callable[..., AbstractAsyncContextManager[AsyncConnection]]
-InDriverThread = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
+OnLane = Callable[[Callable[[sqlite3.Connection], list[Any]]], Awaitable[list[Any]]]
 
 
-class GroupCommit(BatchApply):
+class GroupCommit:
     """The writer of one store. Use from the event loop the store is used on; writes submitted from any other loop
     run directly in a transaction of their own."""
 
@@ -66,22 +66,22 @@ class GroupCommit(BatchApply):
         tx: TxFactory,
         dialect: str,
         *,
-        in_driver_thread: InDriverThread | None = None,
+        on_lane: OnLane | None = None,
         after_commit: Callable[[], None] | None = None,
         spool: Spool | None = None,
         held_in_memory: int = HELD_IN_MEMORY,
     ) -> None:
         self._tx = tx
         self._after_commit = after_commit
-        """Called after each transaction committed on the driver's thread (``tx`` transactions report their own)."""
-        self._dialect = dialect
-        # SQLite: batches of claims, closes and fire marks run in one call on the driver's thread (see _raw).
-        self._in_driver_thread = in_driver_thread
+        """Called after each transaction committed on the SQLite lane (``tx`` transactions report their own)."""
+        self._batches = BatchApply(dialect)
+        # SQLite: batches of claims, closes and fire marks run in one call on the SQLite lane (see _raw).
+        self._on_lane = on_lane
         self._queue: list[_Write] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._raw = RawSqlite() if in_driver_thread is not None else None
+        self._raw = RawSqlite() if on_lane is not None else None
         self._log = logging.getLogger(__name__)
         # Health, kept on the write path (see status()): when the oldest waiting write was queued, what fails.
         self._queue_since: float | None = None
@@ -435,13 +435,13 @@ class GroupCommit(BatchApply):
 
     async def _transaction(self, batch: list[_Write]) -> list[Any]:
         """Apply ``batch`` in one transaction; each write's result, in order."""
-        if self._in_driver_thread is not None and self._raw is not None and all(w.kind != "work" for w in batch):
-            results = await self._in_driver_thread(self._raw.plan(batch, self._close_statement, claim_key))
+        if self._on_lane is not None and self._raw is not None and all(w.kind != "work" for w in batch):
+            results = await self._on_lane(self._raw.plan(batch, self._batches.close_statement, claim_key))
             if self._after_commit is not None:
                 self._after_commit()
             return results
         async with self._tx(write=True) as conn:
-            return await self._apply(conn, batch)
+            return await self._batches.apply(conn, batch)
 
 
 async def _nothing(conn: AsyncConnection) -> None:

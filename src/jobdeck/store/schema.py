@@ -103,9 +103,8 @@ def from_sqlite_text(value: str) -> datetime: ...
 def from_sqlite_text(value: None) -> None: ...
 def from_sqlite_text(value: str | None) -> datetime | None:
     """A timestamp as UtcDateTime stores it on SQLite (SQLITE_FORMAT, UTC), read back aware; None for NULL."""
-    # fromisoformat reads SQLITE_FORMAT exactly; given the offset it is several times faster than a replace(tzinfo)
-    # after it (and an order of magnitude faster than strptime). The result's tzinfo is datetime.UTC itself. One
-    # function, NULL included: a listed execution has six of these values.
+    # fromisoformat reads SQLITE_FORMAT exactly, and given the offset is the fastest way (docs/performance.md); the
+    # result's tzinfo is datetime.UTC itself.
     return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 

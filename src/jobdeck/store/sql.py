@@ -1,395 +1,134 @@
 """SqlStore: the :class:`~jobdeck.store.base.Store` on SQLAlchemy 2 async Core, for SQLite and PostgreSQL alike.
 
+A thin composition: one :class:`~jobdeck.store.database.Database` (engine, transactions, the SQLite fast path, the
+group-committing writer) and the repositories of :mod:`jobdeck.store.repositories`, each given the database; every
+method of the Store is one of theirs.
+
 Dialect notes: SQLite runs in WAL mode with ``synchronous=NORMAL``, a busy timeout and ``BEGIN IMMEDIATE`` for
 writers (see ``_engine``); PostgreSQL upgrades the schema under an advisory lock so replicas can start together.
-Every update of an execution carries ``WHERE status = 'running'``: a terminal record never changes again.
 """
 
 from __future__ import annotations
 
-import functools
-import sqlite3
-import time
-from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    Float,
-    Integer,
-    and_,
-    bindparam,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
-
-from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning, ExecutionStillRunning
-from jobdeck.models import (
-    Execution,
-    ExecutionClose,
-    ExecutionStatus,
-    JobMetadata,
-    LogLine,
-    ProgressUpdate,
-    User,
-)
-from jobdeck.store import _engine, _rows
-from jobdeck.store._counts import (
-    SQLITE_COUNT_RUNNING,
-    SQLITE_COUNT_RUNNING_ELSEWHERE,
-    SQLITE_STARTED_HOUR,
-    SqliteCloseCounts,
-)
-from jobdeck.store._reads import ExecutionReads
-from jobdeck.store._writer import SharedRead, duration_between
+from jobdeck.store import _engine
 from jobdeck.store.base import Store
-from jobdeck.store.schema import (
-    IS_RUNNING,
-    UtcDateTime,
-    execution_hourly_counts,
-    execution_logs,
-    executions,
+from jobdeck.store.database import Database
+from jobdeck.store.repositories import (
+    Accounts,
+    AuditTrail,
+    ExecutionLogs,
+    ExecutionReads,
+    Executions,
+    Jobs,
+    RuntimeState,
 )
 
 __all__ = ["SqlStore", "upgrade"]
 
-CHUNK = 1000
-"""Ids per ``IN (…)`` list: well below the bind-parameter limits of both databases."""
-_MAX_SHARED_USER_READS = 1000
-METADATA_TTL = 1.0
-"""Seconds a job-metadata read is reused. Writes through this store drop it at once; the bound covers writes
-of other processes on the same database (another replica, ``jobdeck`` CLI commands)."""
-_NOT_RUNNING = executions.c.status != literal_column("'running'")
 
-
-def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-
-
-class SqlStore(ExecutionReads):
+class SqlStore:
     """The Store on a SQLite (``sqlite+aiosqlite:///path.db``) or PostgreSQL (``postgresql+asyncpg://…``) URL.
 
     Nothing connects before :meth:`open`. A URL without the async driver gets it (``sqlite://`` → aiosqlite,
     ``postgresql://`` → asyncpg).
 
     ``inline_sqlite``: on a SQLite file, the calls that claim, close and count runs execute on the calling thread,
-    blocking its event loop for their few hundred microseconds, instead of a round trip to the driver's thread —
-    for a store whose loop does nothing else (the engine's own, ``Settings.engine_thread``), where the round trip
-    (a thread wake-up each way, each waiting for the GIL while another thread serves requests) costs more than
-    the call.
+    blocking its event loop for their few hundred microseconds, instead of a round trip to the lane's thread —
+    for a store whose loop does nothing else (the engine's own, ``Settings.engine_thread``).
+
+    The parts are attributes: ``database``, ``executions``, ``execution_reads``, ``logs``, ``jobs``, ``runtime``,
+    ``accounts``, ``audit``.
 
     :raises ConfigError: the URL cannot be parsed or names another database
     """
 
     def __init__(self, url: str, *, inline_sqlite: bool = False) -> None:
-        super().__init__(url, inline_sqlite=inline_sqlite)
-        self._running_counts = SharedRead(self._count_running, watched="count of running executions")
-        self._record_reads.append(self._running_counts)  # every fire waits for it: its lag is the records' lag
-        # Every job list and every signed-in request read these: concurrent callers share one query.
-        self._metadata_read = SharedRead(super().job_metadata)
-        self._metadata_cache: tuple[float, dict[str, JobMetadata]] | None = None
-        self._metadata_generation = 0
-        self._user_reads: dict[str, SharedRead] = {}
+        self.database = db = Database(url, inline_sqlite=inline_sqlite)
+        self.open = db.open
+        self.close = db.close
+        self.ping = db.ping
+        self.write_status = db.write_status
 
-    def _duration_until(self, finished_at: datetime) -> ColumnElement[float]:
-        """``finished_at - started_at`` in seconds, computed by the database for the row being updated."""
-        return duration_between(self.dialect, literal(finished_at, UtcDateTime()))
+        self.executions = executions = Executions(db)
+        self.insert_execution = executions.insert_execution
+        self.insert_executions = executions.insert_executions
+        self.count_running = executions.count_running
+        self.write_progress = executions.write_progress
+        self.heartbeat = executions.heartbeat
+        self.request_cancel = executions.request_cancel
+        self.is_cancel_requested = executions.is_cancel_requested
+        self.close_execution = executions.close_execution
+        self.close_executions = executions.close_executions
+        self.fail_executions = executions.fail_executions
+        self.stale_executions = executions.stale_executions
+        self.delete_execution = executions.delete_execution
+        self.prune_executions = executions.prune_executions
 
-    # -- executions --------------------------------------------------------------------------------------------
+        self.execution_reads = reads = ExecutionReads(db)
+        self.get_execution = reads.get_execution
+        self.list_executions = reads.list_executions
+        self.running_executions = reads.running_executions
+        self.execution_stats = reads.execution_stats
+        self.status_counts = reads.status_counts
+        self.last_executions = reads.last_executions
+        self.pending_retries = reads.pending_retries
+        self.retry_chain = reads.retry_chain
 
-    async def insert_execution(self, execution: Execution) -> bool:
-        # ON CONFLICT DO NOTHING against uq_executions_claim (partial: schedule / retry triggers only), group-committed
-        # with the other claims and closes in flight; answered once durable.
-        return await self._writes.insert(execution)
+        self.logs = logs = ExecutionLogs(db)
+        self.append_log = logs.append_log
+        self.read_log = logs.read_log
+        self.trim_log = logs.trim_log
 
-    async def insert_executions(self, executions: Sequence[Execution]) -> list[bool | Exception]:
-        # Queued in one step: a burst of fires claims in one batch (or a few), not in one wake-up each.
-        return await self._writes.insert_many(executions)
+        self.runtime = runtime = RuntimeState(db)
+        self.job_states = runtime.job_states
+        self.set_paused = runtime.set_paused
+        self.set_schedule_override = runtime.set_schedule_override
+        self.record_fire = runtime.record_fire
+        self.record_fires = runtime.record_fires
 
-    async def count_running(self, *, other_than: tuple[str, int] | None = None) -> dict[str, int]:
-        if other_than is not None:
-            return await self._count_running(other_than)
-        # Every fire asks (max_instances): concurrent callers share one query (see SharedRead).
-        return dict(await self._running_counts())
+        self.jobs = jobs = Jobs(db)
+        self.job_metadata = jobs.job_metadata
+        self.seed_metadata = jobs.seed_metadata
+        self.update_metadata = jobs.update_metadata
+        self.claim_idempotency_key = jobs.claim_idempotency_key
+        self.release_idempotency_key = jobs.release_idempotency_key
+        self.prune_idempotency_keys = jobs.prune_idempotency_keys
 
-    async def job_metadata(self) -> dict[str, JobMetadata]:
-        # Every job list reads it; it changes only when an operator (or a configuration change) writes it.
-        started = time.monotonic()
-        cached = self._metadata_cache
-        if cached is not None and started < cached[0]:
-            return dict(cached[1])
-        generation = self._metadata_generation
-        metadata: dict[str, JobMetadata] = await self._metadata_read()
-        if generation == self._metadata_generation:  # no write of ours went in while it was read
-            self._metadata_cache = (started + METADATA_TTL, metadata)
-        return dict(metadata)
+        self.audit = audit = AuditTrail(db)
+        self.append_audit = audit.append_audit
+        self.roll_up_audit = audit.roll_up_audit
+        self.prune_audit = audit.prune_audit
+        self.list_audit = audit.list_audit
 
-    def _database_lost(self) -> None:
-        # A job list during an outage answers 503 like every other read, not from a cache of before it.
-        self._forget_metadata()
+        self.accounts = accounts = Accounts(db)
+        self.create_user = accounts.create_user
+        self.get_user = accounts.get_user
+        self.list_users = accounts.list_users
+        self.count_users = accounts.count_users
+        self.set_password_hash = accounts.set_password_hash
+        self.set_user_role = accounts.set_user_role
+        self.set_user_disabled = accounts.set_user_disabled
+        self.bump_token_version = accounts.bump_token_version
+        self.revoke_access_token = accounts.revoke_access_token
+        self.revoked_access_tokens = accounts.revoked_access_tokens
+        self.create_token = accounts.create_token
+        self.token_by_hash = accounts.token_by_hash
+        self.list_tokens = accounts.list_tokens
+        self.revoke_token = accounts.revoke_token
+        self.touch_token = accounts.touch_token
+        self.get_setting = accounts.get_setting
+        self.set_setting_if_absent = accounts.set_setting_if_absent
 
-    def _forget_metadata(self) -> None:
-        self._metadata_cache = None
-        self._metadata_generation += 1
+    def __repr__(self) -> str:
+        return f"SqlStore({_engine.describe(self.database.url)!r})"
 
-    async def seed_metadata(self, entries: Sequence[JobMetadata], *, at: datetime) -> None:
-        self._forget_metadata()
-        try:
-            await super().seed_metadata(entries, at=at)
-        finally:
-            self._forget_metadata()
-
-    async def update_metadata(
-        self, job_id: str, *, display_name: str | None, description: str | None, at: datetime, actor: str
-    ) -> JobMetadata:
-        self._forget_metadata()
-        try:
-            return await super().update_metadata(
-                job_id, display_name=display_name, description=description, at=at, actor=actor
-            )
-        finally:
-            self._forget_metadata()
-
-    async def get_user(self, username: str) -> User:
-        read = self._user_reads.get(username)
-        if read is None:
-            if len(self._user_reads) >= _MAX_SHARED_USER_READS:
-                self._user_reads.clear()
-            read = self._user_reads[username] = SharedRead(functools.partial(super().get_user, username))
-        user: User = await read()
-        return user
-
-    async def _count_running(self, other_than: tuple[str, int] | None = None) -> dict[str, int]:
-        if self.dialect == "sqlite":
-            # Asked for every burst of fires: one call on the driver's thread instead of a transaction's hops.
-            rows = await self._in_driver_thread(functools.partial(_count_running_sqlite, other_than=other_than))
-            return {job_id: int(n) for job_id, n in rows}
-        stmt = select(executions.c.job_id, func.count()).where(IS_RUNNING).group_by(executions.c.job_id)
-        if other_than is not None:
-            c = executions.c
-            # IS NOT DISTINCT FROM: a row without host or pid (written by hand) is nobody's and so counts.
-            stmt = stmt.where(
-                ~and_(c.host.is_not_distinct_from(other_than[0]), c.pid.is_not_distinct_from(other_than[1]))
-            )
-        async with self._tx() as conn:
-            return {job_id: int(n) for job_id, n in await conn.execute(stmt)}
-
-    async def write_progress(self, updates: Sequence[ProgressUpdate]) -> None:
-        if not updates:
-            return
-        c = executions.c
-        # One statement for every update (executemany): a None parameter keeps the column as it is.
-        stmt = (
-            update(executions)
-            .where(c.id == bindparam("_id"), IS_RUNNING)
-            .values(
-                progress=func.coalesce(bindparam("_progress", type_=Float()), c.progress),
-                progress_message=func.coalesce(
-                    bindparam("_message", type_=c.progress_message.type), c.progress_message
-                ),
-                current_item=func.coalesce(bindparam("_item", type_=c.current_item.type), c.current_item),
-                total_items=func.coalesce(bindparam("_total", type_=Integer()), c.total_items),
-                processed_items=func.coalesce(bindparam("_processed", type_=Integer()), c.processed_items),
-                updated_at=bindparam("_at", type_=UtcDateTime()),
-            )
-        )
-        params = [
-            {
-                "_id": u.execution_id,
-                "_progress": u.progress,
-                "_message": u.message,
-                "_item": u.current_item,
-                "_total": u.total_items,
-                "_processed": u.processed_items,
-                "_at": u.at,
-            }
-            for u in updates
-        ]
-        await self._writes.run(lambda conn: conn.execute(stmt, params))
-
-    async def heartbeat(self, execution_ids: Sequence[str], at: datetime) -> None:
-        if not execution_ids:
-            return
-
-        async def beat(conn: AsyncConnection) -> None:
-            for chunk in _chunks(execution_ids):
-                await conn.execute(
-                    update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(heartbeat_at=at)
-                )
-
-        await self._writes.run(beat)
-
-    async def request_cancel(self, execution_id: str, at: datetime) -> Execution:
-        stmt = (
-            update(executions)
-            .where(executions.c.id == execution_id, IS_RUNNING)
-            .values(cancel_requested=True, updated_at=at)
-            .returning(*executions.c)
-        )
-        async with self._tx(write=True) as conn:
-            row = (await conn.execute(stmt)).first()
-            if row is not None:
-                return _rows.to_execution(row)
-            status = (await conn.execute(select(executions.c.status).where(executions.c.id == execution_id))).scalar()
-        if status is None:
-            raise ExecutionNotFound(execution_id)
-        raise ExecutionNotRunning(execution_id, status)
-
-    async def is_cancel_requested(self, execution_id: str) -> bool:
-        stmt = select(executions.c.cancel_requested).where(executions.c.id == execution_id)
-        async with self._tx() as conn:
-            return bool((await conn.execute(stmt)).scalar())
-
-    async def close_execution(
-        self,
-        execution_id: str,
-        *,
-        status: ExecutionStatus,
-        finished_at: datetime,
-        return_value: str | None = None,
-        error_message: str | None = None,
-        traceback: str | None = None,
-        retry_at: datetime | None = None,
-    ) -> bool:
-        if not status.is_terminal:
-            raise ValueError("close_execution needs a terminal status")
-        values = {
-            "status": status.value,
-            "finished_at": finished_at,
-            "updated_at": finished_at,
-            "return_value": return_value,
-            "error_message": error_message,
-            "traceback": traceback,
-            "retry_at": retry_at,
-        }
-        # Group-committed; the writer computes ``duration`` and touches only a record still running.
-        return await self._writes.close(execution_id, values)
-
-    async def close_executions(self, closes: Sequence[ExecutionClose]) -> list[bool | Exception]:
-        if any(not close.status.is_terminal for close in closes):
-            raise ValueError("close_executions needs terminal statuses")
-        return await self._writes.close_many(
-            [
-                (
-                    close.execution_id,
-                    {
-                        "status": close.status.value,
-                        "finished_at": close.finished_at,
-                        "updated_at": close.finished_at,
-                        "return_value": close.return_value,
-                        "error_message": close.error_message,
-                        "traceback": close.traceback,
-                        "retry_at": close.retry_at,
-                    },
-                )
-                for close in closes
-            ]
-        )
-
-    async def fail_executions(self, execution_ids: Sequence[str], *, finished_at: datetime, message: str) -> int:
-        closed = 0
-        if not execution_ids:
-            return closed
-        values = {
-            "status": ExecutionStatus.FAILED.value,
-            "finished_at": finished_at,
-            "updated_at": finished_at,
-            "duration": self._duration_until(finished_at),
-            "error_message": message,
-        }
-        sqlite = self.dialect == "sqlite"
-        counts = SqliteCloseCounts()
-        async with self._tx(write=True) as conn:
-            for chunk in _chunks(execution_ids):
-                stmt = update(executions).where(executions.c.id.in_(chunk), IS_RUNNING).values(values)
-                if not sqlite:  # PostgreSQL's counters are kept by its trigger
-                    closed += (await conn.execute(stmt)).rowcount
-                    continue
-                closed_rows = stmt.returning(executions.c.job_id, SQLITE_STARTED_HOUR, executions.c.duration)
-                for job_id, started_hour, duration in await conn.execute(closed_rows):
-                    counts.add(job_id, started_hour, ExecutionStatus.FAILED.value, duration)
-                    closed += 1
-            for sql, counter_rows in counts.statements():
-                await conn.exec_driver_sql(sql, counter_rows)
-        return closed
-
-    async def stale_executions(self, *, heartbeat_before: datetime) -> list[Execution]:
-        last_sign = func.coalesce(executions.c.heartbeat_at, executions.c.started_at)
-        stmt = (
-            select(executions)
-            .where(IS_RUNNING, last_sign < heartbeat_before)
-            .order_by(executions.c.started_at, executions.c.id)
-        )
-        async with self._tx() as conn:
-            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
-
-    async def delete_execution(self, execution_id: str) -> None:
-        async with self._tx(write=True) as conn:
-            status = (await conn.execute(select(executions.c.status).where(executions.c.id == execution_id))).scalar()
-            if status is None:
-                raise ExecutionNotFound(execution_id)
-            if status == ExecutionStatus.RUNNING.value:
-                raise ExecutionStillRunning(execution_id)
-            await conn.execute(execution_logs.delete().where(execution_logs.c.execution_id == execution_id))
-            await conn.execute(executions.delete().where(executions.c.id == execution_id, _NOT_RUNNING))
-
-    async def prune_executions(self, *, finished_before: datetime) -> int:
-        # In batches, each its own short transaction, so a large clean-up never holds SQLite's write lock for long.
-        c = executions.c
-        old = and_(
-            _NOT_RUNNING,
-            or_(c.finished_at < finished_before, and_(c.finished_at.is_(None), c.started_at < finished_before)),
-        )
-        pruned = 0
-        while True:
-            async with self._tx(write=True) as conn:
-                ids = list((await conn.execute(select(c.id).where(old).limit(CHUNK))).scalars())
-                if ids:
-                    await conn.execute(execution_logs.delete().where(execution_logs.c.execution_id.in_(ids)))
-                    await conn.execute(executions.delete().where(c.id.in_(ids)))
-            pruned += len(ids)
-            if len(ids) < CHUNK:
-                break
-        async with self._tx(write=True) as conn:  # the hours that no longer have executions
-            await conn.execute(execution_hourly_counts.delete().where(execution_hourly_counts.c.n <= 0))
-        return pruned
-
-    # -- execution logs ----------------------------------------------------------------------------------------
-
-    async def append_log(self, lines: Sequence[LogLine]) -> None:
-        if not lines:
-            return
-        rows = [
-            {"execution_id": ln.execution_id, "seq": ln.seq, "at": ln.at, "level": ln.level, "message": ln.message}
-            for ln in lines
-        ]
-        async with self._tx(write=True) as conn:
-            # A line written twice (a retried flush) is kept once.
-            await conn.execute(self._insert(execution_logs).on_conflict_do_nothing(), rows)
-
-    async def read_log(self, execution_id: str, *, after: int = 0, limit: int = 200) -> list[LogLine]:
-        stmt = select(execution_logs).where(execution_logs.c.execution_id == execution_id)
-        if after > 0:
-            stmt = stmt.where(execution_logs.c.seq > after).order_by(execution_logs.c.seq).limit(limit)
-        else:
-            stmt = stmt.order_by(execution_logs.c.seq.desc()).limit(limit)
-        async with self._tx() as conn:
-            lines = [_rows.to_log_line(r) for r in (await conn.execute(stmt)).mappings()]
-        return lines if after > 0 else lines[::-1]
-
-
-def _count_running_sqlite(db: sqlite3.Connection, *, other_than: tuple[str, int] | None) -> list[tuple[str, int]]:
-    # One statement in autocommit mode: it reads one snapshot, like the query in a transaction of its own.
-    if other_than is None:
-        return list(db.execute(SQLITE_COUNT_RUNNING).fetchall())
-    return list(db.execute(SQLITE_COUNT_RUNNING_ELSEWHERE, other_than).fetchall())
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.database.dialect
 
 
 def is_in_memory(url: str) -> bool:

@@ -1,18 +1,17 @@
-"""The reads of executions for :class:`~jobdeck.store.sql.SqlStore` (its base): pages, a job's statistics, the
-status counts of a window, every job's newest run. Counted totals and counts come from the counters of revisions
-0004 / 0005 (:mod:`jobdeck.store._counts`)."""
+"""The reads of executions: :class:`ExecutionReads` — pages, a job's statistics, the status counts of a window,
+every job's newest run, retries. Counted totals and counts come from the counters of revisions 0004 / 0005
+(:mod:`jobdeck.store._counts`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import exists, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from jobdeck.errors import ExecutionNotFound
 from jobdeck.models import Execution, ExecutionQuery, ExecutionStats, ExecutionStatus, Page
 from jobdeck.store import _rows
-from jobdeck.store._base import page_total
 from jobdeck.store._counts import (
     average_duration,
     counted_query,
@@ -20,19 +19,24 @@ from jobdeck.store._counts import (
     duration_percentiles,
     status_counts_since,
 )
-from jobdeck.store._runtime import RuntimeStore
+from jobdeck.store.database import Database, page_total
 from jobdeck.store.schema import IS_RUNNING, NOT_RUNNING, execution_counts, executions
 
 __all__ = ["ExecutionReads"]
 
 _NEWEST_FIRST = (executions.c.started_at.desc(), executions.c.id.desc())
+_MAX_CHAIN = 1000
+"""A safety bound on how far :meth:`ExecutionReads.retry_chain` follows links."""
 
 
-class ExecutionReads(RuntimeStore):
-    """The execution reads of the Store protocol (its docstrings say what each returns)."""
+class ExecutionReads:
+    """Reads of the ``executions`` table (and its counters)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get_execution(self, execution_id: str) -> Execution:
-        async with self._tx() as conn:
+        async with self._db.tx() as conn:
             row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
         if row is None:
             raise ExecutionNotFound(execution_id)
@@ -69,7 +73,7 @@ class ExecutionReads(RuntimeStore):
                 .subquery("page_keys")
             )
             page = select(*columns).join(keys, executions.c.id == keys.c.id).order_by(*_NEWEST_FIRST)
-        async with self._tx() as conn:
+        async with self._db.tx() as conn:
             rows = (await conn.execute(page)).all()
             total = page_total(query.offset, query.limit, len(rows))
             if total is None and counted and rows:
@@ -90,7 +94,7 @@ class ExecutionReads(RuntimeStore):
         if host is not None:
             stmt = stmt.where(executions.c.host == host)
         stmt = stmt.order_by(executions.c.started_at, executions.c.id)
-        async with self._tx() as conn:
+        async with self._db.tx() as conn:
             return [_rows.to_execution(r) for r in await conn.execute(stmt)]
 
     async def execution_stats(self, job_id: str) -> ExecutionStats:
@@ -109,10 +113,10 @@ class ExecutionReads(RuntimeStore):
         # duration_percentiles).
         avg_stmt = select(average_duration(job_id))
         last_stmt = select(executions).where(of_job).order_by(*_NEWEST_FIRST).limit(1)
-        async with self._tx() as conn:
+        async with self._db.tx() as conn:
             counts = {status: int(n) for status, n in await conn.execute(counts_stmt)}
             average = (await conn.execute(avg_stmt)).scalar()
-            p50, p95 = await duration_percentiles(conn, self.dialect, job_id)
+            p50, p95 = await duration_percentiles(conn, self._db.dialect, job_id)
             last = (await conn.execute(last_stmt)).first()
         return ExecutionStats(
             total=sum(counts.values()),
@@ -127,8 +131,8 @@ class ExecutionReads(RuntimeStore):
         # Every status is present (0 when none), so callers can render the whole breakdown. The rows of the partial
         # hour after `since` are counted, whole hours come from execution_hourly_counts, running rows (not in the
         # counters) from their partial index.
-        stmt = status_counts_since(self.dialect, since)
-        async with self._tx() as conn:
+        stmt = status_counts_since(self._db.dialect, since)
+        async with self._db.tx() as conn:
             found = {status: int(n) for status, n in await conn.execute(stmt)}
         return {status: found.get(status.value, 0) for status in ExecutionStatus}
 
@@ -148,5 +152,41 @@ class ExecutionReads(RuntimeStore):
             .scalar_subquery()
         )
         stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
-        async with self._tx() as conn:
+        async with self._db.tx() as conn:
             return {row.job_id: _rows.to_execution(row) for row in await conn.execute(stmt)}
+
+    async def pending_retries(self) -> list[Execution]:
+        retry = executions.alias("retry")
+        stmt = (
+            select(executions)
+            .where(
+                executions.c.retry_at.is_not(None),
+                executions.c.status == ExecutionStatus.FAILED.value,
+                ~exists().where(retry.c.retry_of == executions.c.id),
+            )
+            .order_by(executions.c.retry_at, executions.c.id)
+        )
+        async with self._db.tx() as conn:
+            return [_rows.to_execution(r) for r in await conn.execute(stmt)]
+
+    async def retry_chain(self, execution_id: str) -> list[Execution]:
+        async with self._db.tx() as conn:
+            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))).first()
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            chain = [_rows.to_execution(row)]
+            seen = {execution_id}
+            while (back := chain[0].retry_of) is not None and back not in seen and len(chain) < _MAX_CHAIN:
+                found = (await conn.execute(select(executions).where(executions.c.id == back))).first()
+                if found is None:
+                    break  # the earlier attempt was deleted
+                chain.insert(0, _rows.to_execution(found))
+                seen.add(back)
+            while len(chain) < _MAX_CHAIN:
+                stmt = select(executions).where(executions.c.retry_of == chain[-1].id).order_by(executions.c.id)
+                found = (await conn.execute(stmt.limit(1))).first()
+                if found is None or found.id in seen:
+                    break
+                chain.append(_rows.to_execution(found))
+                seen.add(found.id)
+        return chain
