@@ -189,10 +189,6 @@ class MemoryRuns:
         self._executions[execution_id] = flagged
         return flagged
 
-    async def is_cancel_requested(self, execution_id: str) -> bool:
-        found = self._executions.get(execution_id)
-        return found is not None and found.cancel_requested
-
     def _close(self, close: ExecutionClose) -> bool:
         if not close.status.is_terminal:
             raise ValueError("closing needs a terminal status")
@@ -320,13 +316,6 @@ class MemoryRuns:
             if e.started_at >= since:
                 counts[e.status] += 1
         return counts
-
-    async def last_executions(self) -> dict[str, Execution]:
-        newest: dict[str, Execution] = {}
-        for e in self._executions.values():
-            if e.job_id not in newest or _newest_first(e) > _newest_first(newest[e.job_id]):
-                newest[e.job_id] = e
-        return newest
 
     async def prune_executions(self, *, finished_before: datetime) -> int:
         before = utc(finished_before)

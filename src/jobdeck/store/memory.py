@@ -261,8 +261,5 @@ class MemoryStore(MemoryRuns):
 
     # -- settings --------------------------------------------------------------------------------------------
 
-    async def get_setting(self, key: str) -> str | None:
-        return self._settings.get(key)
-
     async def set_setting_if_absent(self, key: str, value: str) -> str:
         return self._settings.setdefault(key, value)

@@ -59,7 +59,6 @@ class SqlStore:
         self.write_progress = executions.write_progress
         self.heartbeat = executions.heartbeat
         self.request_cancel = executions.request_cancel
-        self.is_cancel_requested = executions.is_cancel_requested
         self.close_execution = executions.close_execution
         self.close_executions = executions.close_executions
         self.fail_executions = executions.fail_executions
@@ -73,7 +72,6 @@ class SqlStore:
         self.running_executions = reads.running_executions
         self.execution_stats = reads.execution_stats
         self.status_counts = reads.status_counts
-        self.last_executions = reads.last_executions
         self.pending_retries = reads.pending_retries
         self.retry_chain = reads.retry_chain
 
@@ -119,7 +117,6 @@ class SqlStore:
         self.list_tokens = accounts.list_tokens
         self.revoke_token = accounts.revoke_token
         self.touch_token = accounts.touch_token
-        self.get_setting = accounts.get_setting
         self.set_setting_if_absent = accounts.set_setting_if_absent
 
     def __repr__(self) -> str:

@@ -142,11 +142,6 @@ class Accounts:
         async with self._db.tx(write=True) as conn:
             await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=at))
 
-    async def get_setting(self, key: str) -> str | None:
-        async with self._db.tx() as conn:
-            value = (await conn.execute(select(settings.c.value).where(settings.c.key == key))).scalar()
-        return None if value is None else str(value)
-
     async def set_setting_if_absent(self, key: str, value: str) -> str:
         # Insert-or-ignore, then read back in the same transaction: whoever inserted first wins, everyone reads it.
         insert = (

@@ -136,25 +136,6 @@ class ExecutionReads:
             found = {status: int(n) for status, n in await conn.execute(stmt)}
         return {status: found.get(status.value, 0) for status in ExecutionStatus}
 
-    async def last_executions(self) -> dict[str, Execution]:
-        # A loose index scan: walk the distinct job ids through ix_executions_job_started with a recursive CTE
-        # (one index probe per job, not a scan of every execution), then take each job's newest row.
-        e1, e2 = executions.alias("e1"), executions.alias("e2")
-        jobs = select(func.min(e1.c.job_id).label("job_id")).cte("jobs", recursive=True)
-        following = select(func.min(e2.c.job_id)).where(e2.c.job_id > jobs.c.job_id).scalar_subquery()
-        jobs = jobs.union_all(select(following).where(jobs.c.job_id.is_not(None)))
-        e3 = executions.alias("e3")
-        newest = (
-            select(e3.c.id)
-            .where(e3.c.job_id == jobs.c.job_id)
-            .order_by(e3.c.started_at.desc(), e3.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        stmt = select(executions).where(executions.c.id.in_(select(newest).where(jobs.c.job_id.is_not(None))))
-        async with self._db.tx() as conn:
-            return {row.job_id: _rows.to_execution(row) for row in await conn.execute(stmt)}
-
     async def pending_retries(self) -> list[Execution]:
         retry = executions.alias("retry")
         stmt = (

@@ -144,11 +144,6 @@ class Executions:
             raise ExecutionNotFound(execution_id)
         raise ExecutionNotRunning(execution_id, status)
 
-    async def is_cancel_requested(self, execution_id: str) -> bool:
-        stmt = select(executions.c.cancel_requested).where(executions.c.id == execution_id)
-        async with self._db.tx() as conn:
-            return bool((await conn.execute(stmt)).scalar())
-
     async def close_execution(
         self,
         execution_id: str,
