@@ -25,7 +25,7 @@ from jobdeck.engine import EngineHandle, JobView
 from jobdeck.events import ChangeEvent, EventBus, JobEvent, Resync
 from jobdeck.models import JobMetadata
 from jobdeck.readmodels import JobSummary
-from jobdeck.store.base import Store
+from jobdeck.store.base import ServiceStore
 
 __all__ = ["RUNNING_COUNTS_TTL", "JobList", "RowRenderer", "job_summary"]
 
@@ -50,7 +50,7 @@ class JobList:
 
     event_types: tuple[type[ChangeEvent], ...] = (JobEvent, Resync)
 
-    def __init__(self, *, engine: EngineHandle, store: Store, bus: EventBus) -> None:
+    def __init__(self, *, engine: EngineHandle, store: ServiceStore, bus: EventBus) -> None:
         self._engine = engine
         self._store = store
         self._changes = 0

@@ -38,7 +38,7 @@ from jobdeck.readmodels import (
     judge_health,
 )
 from jobdeck.schedules import LATEST, load_timezone, next_fire_times, validated_schedule
-from jobdeck.store.base import Store
+from jobdeck.store.base import ServiceStore
 from jobdeck.store.held import WriteStatus
 
 __all__ = [
@@ -63,7 +63,7 @@ class SchedulerService:
     """The use cases behind the API, the dashboard and the CLI. Every change is audited, failures included."""
 
     def __init__(
-        self, *, store: Store, engine: EngineHandle, clock: Clock, version: str, events: EventBus | None = None
+        self, *, store: ServiceStore, engine: EngineHandle, clock: Clock, version: str, events: EventBus | None = None
     ) -> None:
         self._store = store
         self._engine = engine

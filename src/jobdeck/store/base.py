@@ -242,8 +242,20 @@ class ReadStore(Protocol):
         ...
 
 
-class ServiceStore(ReadStore, RunControl, WriteHealth, Protocol):
-    """Everything the service uses: the read side plus operator actions and idempotency keys."""
+class AuditLog(Protocol):
+    """What the audit trail writes: single entries and rolled-up ones."""
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Record one audit entry."""
+
+    async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
+        """Add ``count`` attempts to the rolled-up entry with ``entry.id``, creating it from ``entry`` (its details
+        plus ``count``) when absent; else its ``details`` take ``entry``'s (``first`` and the summed ``count``
+        kept), its timestamp and error ``entry``'s. Concurrent roll-ups of one entry add up."""
+
+
+class ServiceStore(ReadStore, RunControl, WriteHealth, AuditLog, Protocol):
+    """Everything the service uses: the read side, operator actions, idempotency keys and its audit trail."""
 
     async def ping(self) -> float:
         """Round-trip one trivial query; returns its latency in milliseconds."""
@@ -359,18 +371,6 @@ class AccountAdmin(AuthStore, Protocol):
 
     async def revoke_token(self, token_id: str, *, at: datetime) -> None:
         """:raises TokenNotFound: no token has this id"""
-
-
-class AuditLog(Protocol):
-    """What the audit trail writes: single entries and rolled-up ones."""
-
-    async def append_audit(self, entry: AuditEntry) -> None:
-        """Record one audit entry."""
-
-    async def roll_up_audit(self, entry: AuditEntry, *, count: int) -> None:
-        """Add ``count`` attempts to the rolled-up entry with ``entry.id``, creating it from ``entry`` (its details
-        plus ``count``) when absent; else its ``details`` take ``entry``'s (``first`` and the summed ``count``
-        kept), its timestamp and error ``entry``'s. Concurrent roll-ups of one entry add up."""
 
 
 class SetupStore(StoreLifecycle, Protocol):
