@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobdeck.engine.kinds import JobInvoker
+from jobdeck.engine.executors import Executor
 from jobdeck.models import JobSpec, OverlapPolicy, Schedule
 
 __all__ = ["Entry", "JobView"]
@@ -38,7 +38,7 @@ class JobView:
 @dataclass(kw_only=True, slots=True)
 class Entry:
     spec: JobSpec
-    invoker: JobInvoker
+    executor: Executor
     override: Schedule | None
     paused: bool
     paused_until: datetime | None = None
