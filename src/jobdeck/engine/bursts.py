@@ -6,8 +6,10 @@ The engine itself does nothing process-wide during a burst. A process that owns 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["BURST_SIZE", "BurstListener", "add_burst_listener", "burst_started"]
 
@@ -43,13 +45,22 @@ def burst_started(size: int) -> Callable[[], None]:
         listeners = list(_listeners)
     if not listeners:
         return _nothing
-    ends = [listener(size) for listener in listeners]
+    ends = [end for listener in listeners if (end := _call(listener, size)) is not None]
 
     def over() -> None:
         for end in ends:
-            end()
+            _call(end)
 
     return over
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    # A listener's failure is the host's business: the burst goes on (its fires must not be lost to it).
+    try:
+        return function(*args)
+    except Exception:
+        logging.getLogger(__name__).exception("jobdeck: a burst listener failed")
+        return None
 
 
 def _nothing() -> None:

@@ -180,11 +180,8 @@ class FirePipeline:
     async def _start_many(
         self, fires: list[tuple[JobSpec, datetime]], executors: Mapping[str, Executor], send_marks: Callable[[], None]
     ) -> None:
-        # In chunks, each made into records and claimed by a task of its own, one chunk per turn of the loop: the
-        # store's writer gets turns in between, so the first claims are on their way to the database (which works
-        # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
-        # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
-        # Runs ending meanwhile are closed once the burst is started (see Closer.hold_closes).
+        # A task per chunk, one per turn of the loop: the first claims commit while the next chunks are made, and
+        # each chunk's runs start on its own commit. Runs ending meanwhile are closed after (Closer.hold_closes).
         if len(fires) <= _MARKS_WITH_CLAIMS:
             send_marks()  # queued in this turn of the loop with the claims: they commit together
             await self._launch_fires(fires, executors)
