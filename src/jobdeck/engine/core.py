@@ -28,7 +28,7 @@ from jobdeck.engine.pauses import PauseTimers
 from jobdeck.engine.retries import RetryScheduler
 from jobdeck.engine.runner import Runner, merged_kwargs
 from jobdeck.engine.scheduler import Timer
-from jobdeck.engine.views import Entry, JobView
+from jobdeck.engine.views import Entry, JobView, JobViews, view_of
 from jobdeck.engine.watchdog import Watchdog
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import (
@@ -78,8 +78,7 @@ class Engine:
         self._entries: dict[str, Entry] = {}
         self._changes = 0
         """Grows with every change of a job's registration, pause or schedule (see :meth:`state_key`)."""
-        self._views: tuple[object, dict[str, JobView]] = (None, {})
-        """The last views :meth:`jobs` answered, and the state they were made in."""
+        self._views = JobViews()
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -192,18 +191,7 @@ class Engine:
         while nothing about the job changed (the job list asks after every fire, and one fire moves one job)."""
         if self._timer is None:
             return [self._view(entry) for entry in self._entries.values()]
-        runs = self._timer.next_runs()
-        made_in = (self._timer, self._changes)
-        previous = self._views[1] if self._views[0] == made_in else {}
-        views = {}
-        for job_id, entry in self._entries.items():
-            next_run = None if entry.paused else runs.get(job_id)
-            view = previous.get(job_id)
-            if view is None or view.next_run_time != next_run:
-                view = self._view(entry, runs)
-            views[job_id] = view
-        self._views = (made_in, views)
-        return list(views.values())
+        return self._views.answer(self._entries, self._timer.next_runs(), made_in=(self._timer, self._changes))
 
     def paused_count(self) -> int:
         """How many registered jobs are paused (without building every job's view)."""
@@ -296,25 +284,14 @@ class Engine:
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def _view(self, entry: Entry, runs: Mapping[str, datetime | None] | None = None) -> JobView:
-        """``runs``: every job's next run time, when the caller read them from the timer at once."""
+    def _view(self, entry: Entry) -> JobView:
         if entry.paused:
             next_run = None
-        elif runs is not None:
-            next_run = runs.get(entry.spec.id)
         elif self._timer is not None:
             next_run = self._timer.next_run_time(entry.spec.id)
         else:
             next_run = next_fire_time(entry.schedule, after=self._clock.now())
-        return JobView(
-            spec=entry.spec,
-            schedule=entry.schedule,
-            schedule_overridden=entry.override is not None,
-            paused=entry.paused,
-            next_run_time=next_run,
-            paused_until=entry.paused_until if entry.paused else None,
-            parameters=entry.executor.parameters,
-        )
+        return view_of(entry, next_run=next_run)
 
     def _schedule(self, entry: Entry) -> None:
         assert self._timer is not None
