@@ -60,7 +60,7 @@ class Closer:
         self._closing_per_job: dict[str, int] = {}
         """Runs of each job whose job ended and whose record is not closed yet (see :meth:`closing_counts`)."""
         self._ending: list[Run] = []
-        self._closer: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
         self._close_holds = 0
         self._when_closed: list[Callable[[], None]] = []
         self._last_end: datetime | None = None
@@ -84,8 +84,8 @@ class Closer:
 
     def abandon(self) -> None:
         """Shutdown gave up on the runs still closing: stop the closer task (its runs are failed by the runner)."""
-        if self._closer is not None:
-            self._closer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     def hold_closes(self) -> None:
         """Close no run until :meth:`release_closes` (as many calls): a burst being claimed and started keeps the
@@ -105,8 +105,8 @@ class Closer:
 
     def close_if_ended(self) -> None:
         """Start closing the runs that ended, unless closes are held or a close is already under way."""
-        if self._ending and self._closer is None and not self._closes_held:
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+        if self._ending and self._task is None and not self._closes_held:
+            self._task = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
 
     def end(self, run: Run) -> None:
         """``run``'s job is over (the runner has stopped counting it as running): close its record soon."""
@@ -126,7 +126,7 @@ class Closer:
     def when_closed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the runs that ended so far are closed (at once when none is waiting; if closes
         are held, after their release). A burst is over then (see :mod:`jobdeck.engine.bursts`)."""
-        if not self._ending and self._closer is None:
+        if not self._ending and self._task is None:
             callback()
         else:
             self._when_closed.append(callback)
@@ -156,7 +156,7 @@ class Closer:
                     chunks.append(asyncio.get_running_loop().create_task(self._close_runs(chunk)))
                 await asyncio.gather(*chunks)
         finally:
-            self._closer = None
+            self._task = None
             if not self._ending:
                 self.call_when_closed()
         self.close_if_ended()  # released while the last batch was being closed (the release saw this task running)
