@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from jobdeck.engine.executors.base import Executor, ExecutorFactory
 from jobdeck.engine.executors.command import CommandExecutor
-from jobdeck.engine.executors.http import HttpExecutor
 from jobdeck.engine.executors.python import PythonExecutors
 from jobdeck.errors import ConfigError
 from jobdeck.models import JobKind, JobSpec
@@ -58,6 +57,8 @@ class _CommandExecutors:
 
 
 def _http_executor(spec: JobSpec) -> Executor:
+    from jobdeck.engine.executors.http import HttpExecutor  # httpx is imported only by a process with HTTP jobs
+
     if spec.http is None:
         raise ConfigError(f"job kind {spec.kind!r} is not supported by this engine", job_id=spec.id, field="kind")
     return HttpExecutor(spec.http)
