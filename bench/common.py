@@ -195,9 +195,10 @@ def as_server_process() -> None:
     both sides, once the baseline's jobs or jobdeck's runtime are set up: on this kind of VM a full collection of a
     start-up heap takes 100–150 ms, a pause that would otherwise be the p99 of whichever side collected during its
     window; and jobdeck's store driver runs on a thread of its own, which waits for the GIL one switch interval."""
-    from jobdeck.server import SWITCH_INTERVAL, freeze_startup_heap
+    from jobdeck.server import SWITCH_INTERVAL, freeze_startup_heap, pause_collection_in_bursts
 
     sys.setswitchinterval(SWITCH_INTERVAL)
+    pause_collection_in_bursts()
     freeze_startup_heap()
 
 

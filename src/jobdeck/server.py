@@ -1,33 +1,60 @@
 """The ``jobdeck serve`` process: uvicorn, with the interpreter tuned for a long-lived server that owns its process.
 
-Both settings below change the whole process, which a library embedded in someone else's app must not do; a
-process started to be jobdeck's server may. With the engine on its own thread (``Settings.engine_thread``, which
-``jobdeck serve`` turns on) they are what keeps scheduled starts on time while the API is busy:
+The settings below change the whole process, which a library embedded in someone else's app must not do (the engine
+never touches ``gc``); a process started to be jobdeck's server may. With the engine on its own thread
+(``Settings.engine_thread``, which ``jobdeck serve`` turns on) they keep scheduled starts on time while the API is
+busy (the measurements are in docs/performance.md, "The engine"):
 
 * **The start-up heap is frozen** (``gc.freeze()`` once the app has started): the modules, the app and the
-  registered jobs — about 130,000 objects — leave the garbage collector's sight. Every full collection walked them
-  all; on the reference 2-core VM that took 100–150 ms, during which nothing in the process runs, so every start
-  due meanwhile was that late (p99 of scheduled starts under API load: ≈ 200 ms → ≈ 40 ms). Objects made later are
-  collected as before; only a reference cycle among start-up objects would no longer be freed.
-* **The interpreter switches threads every 0.1 ms** (``sys.setswitchinterval``; Python's default is 5 ms): a thread
-  woken while another holds the GIL waits up to one interval for it, and a scheduled start wakes the engine's
-  thread several times (timer, the store's answers, the job's first step) while the HTTP thread is busy.
+  registered jobs leave the garbage collector's sight, so a full collection no longer walks them all. Objects made
+  later are collected as before; only a reference cycle among start-up objects would no longer be freed.
+* **Collection pauses during a burst** of fires (:func:`pause_collection_in_bursts`, through the engine's neutral
+  hook :mod:`jobdeck.engine.bursts`): what a burst allocates stays alive until its runs are started, so a
+  collection meanwhile frees nothing and only delays the starts.
+* **The interpreter switches threads every 0.1 ms** (``sys.setswitchinterval``; Python's default is 5 ms): a
+  scheduled start wakes the engine's thread several times while the HTTP thread is busy.
+
+All three are on by default for ``jobdeck serve`` — the process is jobdeck's, and the benchmark targets are met with
+them — and off with ``JOBDECK_SERVE_GC_TUNING=0`` (for a host that tunes its interpreter itself, or to compare).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from jobdeck.config import Settings
+from jobdeck.engine.bursts import add_burst_listener
 from jobdeck.store import is_in_memory
 
-__all__ = ["SWITCH_INTERVAL", "freeze_startup_heap", "run_server", "server_settings"]
+__all__ = [
+    "GC_TUNING_VARIABLE",
+    "SWITCH_INTERVAL",
+    "freeze_startup_heap",
+    "gc_tuning_enabled",
+    "pause_collection_in_bursts",
+    "run_server",
+    "server_settings",
+]
 
 SWITCH_INTERVAL = 0.0001
 """Seconds, for :func:`sys.setswitchinterval` (see the module docstring)."""
+GC_TUNING_VARIABLE = "JOBDECK_SERVE_GC_TUNING"
+"""Environment variable: ``0`` / ``false`` / ``off`` leaves the interpreter of ``jobdeck serve`` as Python sets it."""
+BURST_PAUSE_MAX = 10.0
+"""Seconds after which a burst's pause of the collector ends even if the burst and its closes are not done."""
+
+
+def gc_tuning_enabled(environ: dict[str, str] | None = None) -> bool:
+    """Whether ``jobdeck serve`` tunes its interpreter (see the module docstring); on unless switched off."""
+    value = (os.environ if environ is None else environ).get(GC_TUNING_VARIABLE, "1")
+    return value.strip().lower() not in ("0", "false", "off", "no")
 
 
 def server_settings(settings: Settings) -> Settings:
@@ -44,17 +71,72 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+class _CollectionPause:
+    """Pauses of automatic collection that nest (bursts of several engines, or overlapping ones): the collector is
+    enabled again by the last resume, and only if it was enabled before the first pause."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pauses = 0
+        self._paused = False
+
+    def pause(self) -> Callable[[], None]:
+        """Pause until the returned function is called (once is enough; later calls do nothing)."""
+        with self._lock:
+            if self._pauses == 0 and gc.isenabled():
+                gc.disable()
+                self._paused = True
+            self._pauses += 1
+        resumed = False
+
+        def resume() -> None:
+            nonlocal resumed
+            with self._lock:
+                if resumed:
+                    return
+                resumed = True
+                self._pauses -= 1
+                if self._pauses == 0 and self._paused:
+                    self._paused = False
+                    gc.enable()
+
+        return resume
+
+    def during_burst(self, size: int) -> Callable[[], None]:
+        """A :data:`~jobdeck.engine.bursts.BurstListener`: paused until the burst is over, at most
+        :data:`BURST_PAUSE_MAX` seconds."""
+        resume = self.pause()
+        limit = asyncio.get_running_loop().call_later(BURST_PAUSE_MAX, resume)
+
+        def over() -> None:
+            limit.cancel()
+            resume()
+
+        return over
+
+
+_COLLECTION = _CollectionPause()
+
+
+def pause_collection_in_bursts() -> Callable[[], None]:
+    """Pause automatic garbage collection while an engine of this process starts a burst of fires (see the module
+    docstring). Returns the function that stops doing so."""
+    return add_burst_listener(_COLLECTION.during_burst)
+
+
 def run_server(app: Any, *, host: str, port: int, **uvicorn_options: Any) -> None:
-    """Serve ``app`` with uvicorn until stopped, in a process tuned as the module docstring says.
-    ``uvicorn_options`` go to :class:`uvicorn.Config`."""
+    """Serve ``app`` with uvicorn until stopped, in a process tuned as the module docstring says (unless
+    :data:`GC_TUNING_VARIABLE` switches it off). ``uvicorn_options`` go to :class:`uvicorn.Config`."""
     import uvicorn
 
     from jobdeck.api.routes.events import end_event_streams
+    tune = gc_tuning_enabled()
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            freeze_startup_heap()  # after the lifespan: the runtime and its jobs are part of the start-up heap
+            if tune:
+                freeze_startup_heap()  # after the lifespan: the runtime and its jobs are part of the start-up heap
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # uvicorn waits for open responses before the lifespan's shutdown: open event streams end first.
@@ -62,4 +144,7 @@ def run_server(app: Any, *, host: str, port: int, **uvicorn_options: Any) -> Non
             await super().shutdown(sockets=sockets)
 
     sys.setswitchinterval(SWITCH_INTERVAL)
+    if tune:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        pause_collection_in_bursts()
     Server(uvicorn.Config(app, host=host, port=port, **uvicorn_options)).run()

@@ -398,11 +398,11 @@ async def test_a_run_ending_while_closes_are_held_is_closed_on_release_with_its_
 
     async with started(store, job("quick", quick)) as engine:
         runner = engine._runner
-        runner.hold_closes()
+        runner.closer.hold_closes()
         run = await engine.trigger("quick", force=False, kwargs=None, actor="alice")
-        await wait_until(lambda: asyncio.sleep(0, runner._ending), bool, timeout=3, what="the run to end")
+        await wait_until(lambda: asyncio.sleep(0, runner.closer._ending), bool, timeout=3, what="the run to end")
         assert (await store.get_execution(run.id)).status is ExecutionStatus.RUNNING
-        runner.release_closes()
+        runner.closer.release_closes()
         done = await wait_for_execution(store, run.id, is_done, timeout=3)
     assert done.status is ExecutionStatus.SUCCESS
     assert done.finished_at is not None and ended[0] <= done.finished_at < ended[0] + timedelta(seconds=1)
@@ -418,16 +418,17 @@ async def test_a_backlog_of_ended_runs_is_closed_in_chunks_and_when_closed_waits
 
     async with started(store, job("quick", quick)) as engine:
         runner = engine._runner
-        runner.hold_closes()
+        runner.closer.hold_closes()
         runs = [await engine.trigger("quick", force=True, kwargs=None, actor="alice") for _ in range(5)]
-        await wait_until(lambda: asyncio.sleep(0, len(runner._ending)), lambda n: n == 5, timeout=3, what="5 ends")
+        closer = runner.closer
+        await wait_until(lambda: asyncio.sleep(0, len(closer._ending)), lambda n: n == 5, timeout=3, what="5 ends")
         calls: list[int] = []
-        runner.when_closed(lambda: calls.append(len(runner.running_ids())))
+        runner.closer.when_closed(lambda: calls.append(len(runner.running_ids())))
         assert calls == []  # five runs ended, none closed yet
-        runner.release_closes()
+        runner.closer.release_closes()
         await wait_until(lambda: asyncio.sleep(0, calls), bool, timeout=3, what="the backlog to be closed")
         assert calls == [0]  # called once every run was closed and forgotten
-        runner.when_closed(lambda: calls.append(-1))
+        runner.closer.when_closed(lambda: calls.append(-1))
         assert calls == [0, -1]  # nothing left to close: called at once
     for run in runs:
         done = await store.get_execution(run.id)
@@ -441,10 +442,11 @@ async def test_shutdown_calls_what_waits_for_closes_even_when_they_were_held(sto
         return "done"
 
     async with started(store, job("quick", quick)) as engine:
-        engine._runner.hold_closes()
+        engine._runner.closer.hold_closes()
         await engine.trigger("quick", force=False, kwargs=None, actor="alice")
-        await wait_until(lambda: asyncio.sleep(0, engine._runner._ending), bool, timeout=3, what="the run to end")
-        engine._runner.when_closed(lambda: calls.append("closed"))
+        closer = engine._runner.closer
+        await wait_until(lambda: asyncio.sleep(0, closer._ending), bool, timeout=3, what="the run to end")
+        engine._runner.closer.when_closed(lambda: calls.append("closed"))
         assert calls == []
     assert calls == ["closed"]
 
@@ -454,8 +456,9 @@ async def test_shutdown_closes_runs_held_for_a_burst_with_their_real_outcome(sto
         return "done"
 
     async with started(store, job("quick", quick)) as engine:
-        engine._runner.hold_closes()  # never released: a burst still being claimed when shutdown begins
+        engine._runner.closer.hold_closes()  # never released: a burst still being claimed when shutdown begins
         run = await engine.trigger("quick", force=False, kwargs=None, actor="alice")
-        await wait_until(lambda: asyncio.sleep(0, engine._runner._ending), bool, timeout=3, what="the run to end")
+        closer = engine._runner.closer
+        await wait_until(lambda: asyncio.sleep(0, closer._ending), bool, timeout=3, what="the run to end")
     done = await store.get_execution(run.id)
     assert (done.status, done.return_value) == (ExecutionStatus.SUCCESS, "done")

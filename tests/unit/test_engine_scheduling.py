@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from jobdeck.clock import Clock, SystemClock
-from jobdeck.engine import Engine, EngineOptions, JobContext, firing
+from jobdeck.engine import Engine, EngineOptions, JobContext, bursts, firing
 from jobdeck.models import Execution, ExecutionQuery, ExecutionStatus, JobSpec, JobState, TriggerKind
 from jobdeck.schedules import next_fire_time, parse_schedule
 from jobdeck.store.sql import SqlStore
@@ -101,25 +101,35 @@ async def test_a_scheduled_job_gives_one_record_per_fire_running_then_success(st
 
 
 async def test_a_burst_of_fires_at_one_instant_gives_one_record_each_closed_at_its_end(store: SqlStore) -> None:
-    # More fires than a launch chunk and than the collector pause threshold: chunked claims, closes held until
-    # the burst is started, the garbage collector paused meanwhile and enabled again afterwards.
-    count = firing._LAUNCH_CHUNK + firing._PAUSE_COLLECTION_FROM
+    # More fires than a launch chunk and than the burst size: chunked claims, closes held until the burst is
+    # started, the host's burst listener told of it and of its end; the engine itself leaves the collector alone.
+    count = firing._LAUNCH_CHUNK + bursts.BURST_SIZE
     ended: dict[str, datetime] = {}
+    heard: list[tuple[str, int]] = []
+
+    def listener(size: int) -> Callable[[], None]:
+        heard.append(("start", size))
+        assert gc.isenabled()
+        return lambda: heard.append(("over", size))
 
     async def stamp(ctx: JobContext) -> None:
         ended[ctx.execution_id] = datetime.now(UTC)
 
     instant = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
     specs = [job(f"b{i}", stamp, schedule=instant.isoformat()) for i in range(count)]
-    assert gc.isenabled()
-    async with started(store, *specs):
-        page = await wait_until(
-            lambda: store.list_executions(ExecutionQuery(status=ExecutionStatus.SUCCESS, limit=1)),
-            lambda page: page.total >= count,
-            timeout=30,
-            what=f"{count} success records",
-        )
-    assert gc.isenabled()
+    remove = bursts.add_burst_listener(listener)
+    try:
+        async with started(store, *specs):
+            page = await wait_until(
+                lambda: store.list_executions(ExecutionQuery(status=ExecutionStatus.SUCCESS, limit=1)),
+                lambda page: page.total >= count,
+                timeout=30,
+                what=f"{count} success records",
+            )
+            await wait_until(lambda: asyncio.sleep(0, heard), lambda h: len(h) == 2, timeout=10, what="burst over")
+    finally:
+        remove()
+    assert heard == [("start", count), ("over", count)]
     assert page.total == count
     records = (await store.list_executions(ExecutionQuery(limit=count + 1))).items
     assert len(records) == count
@@ -129,24 +139,6 @@ async def test_a_burst_of_fires_at_one_instant_gives_one_record_each_closed_at_i
         assert record.finished_at is not None
         # Closed after the burst, but with the run's own end (the job's last step comes just before it).
         assert ended[record.id] <= record.finished_at < ended[record.id] + timedelta(seconds=1)
-
-
-def test_collector_pauses_nest_and_restore_only_what_they_changed() -> None:
-    assert gc.isenabled()
-    first = firing._pause_collection()
-    second = firing._pause_collection()
-    assert not gc.isenabled()
-    first()
-    first()  # a second resume of the same pause changes nothing
-    assert not gc.isenabled()
-    second()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        firing._pause_collection()()
-        assert not gc.isenabled()  # disabled before the pause: left disabled
-    finally:
-        gc.enable()
 
 
 async def test_a_fire_while_max_instances_run_is_recorded_skipped(store: SqlStore) -> None:

@@ -13,7 +13,8 @@ import pytest
 from jobdeck import ids
 from jobdeck.engine import EngineOptions, JobCancelled, JobContext, current_context, update_job_progress
 from jobdeck.engine.context import ProgressBoard
-from jobdeck.engine.kinds import PythonInvoker, invoker_for, resolve_callable
+from jobdeck.engine.executors import ExecutorRegistry
+from jobdeck.engine.executors.python import PythonExecutor, resolve_callable
 from jobdeck.engine.runner import MAX_RETURN_VALUE_BYTES, describe_error, render_return_value
 from jobdeck.errors import ConfigError
 from jobdeck.models import JobSpec, ProgressUpdate
@@ -199,15 +200,16 @@ async def test_context_goes_to_ctx_or_a_jobcontext_annotation_and_force_to_force
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from jobdeck.engine.kinds import JobCall
+    from jobdeck.engine.executors import JobCall
 
     ctx = make_context()
     ctx.force = True
     with ThreadPoolExecutor(1) as pool:
         call = JobCall(ctx=ctx, kwargs={"batch": 5}, threads=pool)
-        await invoker_for(spec_for(by_name)).invoke(call)
-        await invoker_for(spec_for(by_annotation)).invoke(JobCall(ctx=ctx, kwargs={}, threads=pool))
-        await invoker_for(spec_for(plain)).invoke(call)
+        executors = ExecutorRegistry.default()
+        await executors.for_spec(spec_for(by_name)).invoke(call)
+        await executors.for_spec(spec_for(by_annotation)).invoke(JobCall(ctx=ctx, kwargs={}, threads=pool))
+        await executors.for_spec(spec_for(plain)).invoke(call)
     assert seen["by_name"] == (ctx, True, 5)
     assert seen["by_annotation"] == (ctx, True)
     assert seen["plain"] == {"batch": 5}  # no ctx / force parameter: nothing extra is passed
@@ -224,16 +226,16 @@ def test_async_callables_are_interruptible_and_sync_ones_are_not() -> None:
     def sync_job() -> None:
         pass
 
-    assert PythonInvoker(coroutine_job).interruptible
-    assert PythonInvoker(AsyncCallable()).interruptible
-    assert not PythonInvoker(sync_job).interruptible
+    assert PythonExecutor(coroutine_job).interruptible
+    assert PythonExecutor(AsyncCallable()).interruptible
+    assert not PythonExecutor(sync_job).interruptible
 
 
 def test_a_function_reference_is_resolved_when_no_callable_is_given() -> None:
     assert resolve_callable("json:dumps") is json.dumps
     assert resolve_callable("json:JSONDecoder.decode") is json.JSONDecoder.decode
     spec = JobSpec(id="job", func="json:dumps", schedule=parse_schedule("every 1h"))
-    assert not invoker_for(spec).interruptible
+    assert not ExecutorRegistry.default().for_spec(spec).interruptible
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.engine.kinds_command import command_environment
+from jobdeck.engine.executors.command import command_environment
 from jobdeck.login_throttle import LoginLimits, LoginThrottle
 
 LIMITS = LoginLimits(per_user=5, per_address=20, window=60, max_lockout=900)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from runtime_helpers import command_job, process_alive, started
 
-from jobdeck.engine.kinds_command import parse_progress
+from jobdeck.engine.executors.command import parse_progress
 from jobdeck.models import ExecutionStatus, LogLine
 from jobdeck.store.sql import SqlStore
 from jobdeck.testing import wait_for_execution, wait_until

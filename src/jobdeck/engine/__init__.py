@@ -13,6 +13,8 @@ __all__ = [
     "Engine",
     "EngineHandle",
     "EngineOptions",
+    "Executor",
+    "ExecutorRegistry",
     "JobCancelled",
     "JobContext",
     "JobView",
@@ -25,6 +27,8 @@ _WHERE = {
     "Engine": "jobdeck.engine.core",
     "EngineHandle": "jobdeck.engine.threaded",
     "EngineOptions": "jobdeck.engine.options",
+    "Executor": "jobdeck.engine.executors.base",
+    "ExecutorRegistry": "jobdeck.engine.executors.registry",
     "JobCancelled": "jobdeck.engine.context",
     "JobContext": "jobdeck.engine.context",
     "JobView": "jobdeck.engine.core",
@@ -36,6 +40,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from jobdeck.engine.context import JobCancelled, JobContext, current_context, update_job_progress
     from jobdeck.engine.core import Engine, JobView
+    from jobdeck.engine.executors import Executor, ExecutorRegistry
     from jobdeck.engine.options import EngineOptions
     from jobdeck.engine.threaded import EngineHandle, ThreadedEngine
 

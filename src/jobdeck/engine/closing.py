@@ -1,68 +1,91 @@
 """Closing runs: a run's end is a callback; one closer task closes the runs that ended in batches (a backlog in
-chunks), retries a failing store a few times, and forgets the runs. Closes can be held while a burst is being
-claimed and started.
-
-:class:`Closing` is a part of :class:`~jobdeck.engine.runner.Runner` (its base): the state it uses is the runner's.
+chunks), retries a failing store a few times, hands each closed run on (retries, waiting fires) and has the runner
+forget it. Closes can be held while a burst is being claimed and started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from jobdeck.clock import Clock
-from jobdeck.engine.context import ProgressBoard
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.retries import retry_at
 from jobdeck.engine.runs import Run, Stop, run_outcome
 from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobSpec
 from jobdeck.store.base import Store
 
-__all__ = ["ClosedCallback", "Closing"]
+__all__ = ["ClosedCallback", "Closer"]
 
 ClosedCallback = Callable[[JobSpec, Execution, ExecutionStatus, "datetime | None"], None]
 """``(spec, execution, status, retry_at)``: a run of this process was closed (called on the loop)."""
 
 _SAME_END = timedelta(milliseconds=1)
-"""Runs ending within this of the previous run's end get its end time (``Closing._end``)."""
+"""Runs ending within this of the previous run's end get its end time (``Closer.end``)."""
 _CLOSE_ATTEMPTS = 3
 _CLOSE_CHUNK = 2000
 """Runs closed per task when a backlog is closed (see ``_close_ended``): the store writer's batch size."""
 _CLOSE_RETRY_DELAY = 0.5
 
 
-class Closing:
-    _store: Store
-    _clock: Clock
-    _options: EngineOptions
-    _on_closed: ClosedCallback | None
-    _board: ProgressBoard
-    _runs: dict[str, Run]
-    _running_per_job: dict[str, int]
-    _closing_per_job: dict[str, int]
-    _ending: list[Run]
-    _closer: asyncio.Task[None] | None
-    _close_holds: int
-    _when_closed: list[Callable[[], None]]
-    _last_end: datetime | None
-    _forgotten: asyncio.Event
-    _accepting: bool
-    _log: logging.Logger
+class Closer:
+    """Closes the records of the runs that ended, by id, with their outcome.
 
-    async def _flush(self, execution_id: str | None) -> None:
-        raise NotImplementedError
+    ``flush`` writes the pending progress and log lines (they land before a record turns terminal); ``forget``
+    tells the runner it is done with a run (closed, or left to the zombie sweep); ``accepting`` says whether the
+    runner still takes runs (once it does not, shutdown waits for the closes: they are no longer held);
+    ``on_closed`` hears of every run closed here (retries, fires waiting for the job).
+    """
 
-    def _uncount(self, run: Run) -> None:
-        if run.counted:
-            run.counted = False
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        options: EngineOptions,
+        flush: Callable[[], Awaitable[None]],
+        forget: Callable[[Run], None],
+        accepting: Callable[[], bool],
+        on_closed: ClosedCallback | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._options = options
+        self._flush = flush
+        self._forget = forget
+        self._accepting = accepting
+        self._on_closed = on_closed
+        self._closing_per_job: dict[str, int] = {}
+        """Runs of each job whose job ended and whose record is not closed yet (see :meth:`closing_counts`)."""
+        self._ending: list[Run] = []
+        self._task: asyncio.Task[None] | None = None
+        self._close_holds = 0
+        self._when_closed: list[Callable[[], None]] = []
+        self._last_end: datetime | None = None
+        self._log = logging.getLogger(__name__)
+
+    def closing_counts(self) -> dict[str, int]:
+        """Runs per job whose job has ended but whose record still says ``running`` (the close is on its way, or
+        held while the database refuses writes): the store counts them as running, they are not. The live mapping:
+        read it, do not keep or change it."""
+        return self._closing_per_job
+
+    def settled(self, run: Run) -> None:
+        """The runner forgets ``run``: it no longer counts as closing."""
+        if run.ended:
             job_id = run.spec.id
-            left = self._running_per_job[job_id] - 1
+            left = self._closing_per_job[job_id] - 1
             if left:
-                self._running_per_job[job_id] = left
+                self._closing_per_job[job_id] = left
             else:
-                del self._running_per_job[job_id]
+                del self._closing_per_job[job_id]
+
+    def abandon(self) -> None:
+        """Shutdown gave up on the runs still closing: stop the closer task (its runs are failed by the runner)."""
+        if self._task is not None:
+            self._task.cancel()
 
     def hold_closes(self) -> None:
         """Close no run until :meth:`release_closes` (as many calls): a burst being claimed and started keeps the
@@ -71,22 +94,24 @@ class Closing:
         self._close_holds += 1
 
     def release_closes(self) -> None:
+        """Undo one :meth:`hold_closes`; the last one closes what ended meanwhile."""
         self._close_holds -= 1
-        self._close_if_ended()
+        self.close_if_ended()
 
     @property
     def _closes_held(self) -> bool:
         # Not once shutdown began: it waits for the records of runs that ended to be closed.
-        return self._close_holds > 0 and self._accepting
+        return self._close_holds > 0 and self._accepting()
 
-    def _close_if_ended(self) -> None:
-        if self._ending and self._closer is None and not self._closes_held:
-            self._closer = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
+    def close_if_ended(self) -> None:
+        """Start closing the runs that ended, unless closes are held or a close is already under way."""
+        if self._ending and self._task is None and not self._closes_held:
+            self._task = asyncio.get_running_loop().create_task(self._close_ended(), name="jobdeck-closer")
 
-    def _end(self, run: Run) -> None:
+    def end(self, run: Run) -> None:
+        """``run``'s job is over (the runner has stopped counting it as running): close its record soon."""
         if run.ended or run.over:
             return
-        self._uncount(run)
         run.ended = True
         job_id = run.spec.id
         self._closing_per_job[job_id] = self._closing_per_job.get(job_id, 0) + 1
@@ -96,17 +121,18 @@ class Closing:
             now = last  # runs ending together share one instant: their closes convert one timestamp, not one each
         run.ended_at = self._last_end = now
         self._ending.append(run)
-        self._close_if_ended()
+        self.close_if_ended()
 
     def when_closed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the runs that ended so far are closed (at once when none is waiting; if closes
-        are held, after their release). A burst's pause of the garbage collector lasts until then."""
-        if not self._ending and self._closer is None:
+        are held, after their release). A burst is over then (see :mod:`jobdeck.engine.bursts`)."""
+        if not self._ending and self._task is None:
             callback()
         else:
             self._when_closed.append(callback)
 
-    def _call_when_closed(self) -> None:
+    def call_when_closed(self) -> None:
+        """Call every callback waiting for closes now (shutdown: nothing waits for what is not closed)."""
         callbacks, self._when_closed = self._when_closed, []
         for callback in callbacks:
             callback()
@@ -130,10 +156,10 @@ class Closing:
                     chunks.append(asyncio.get_running_loop().create_task(self._close_runs(chunk)))
                 await asyncio.gather(*chunks)
         finally:
-            self._closer = None
+            self._task = None
             if not self._ending:
-                self._call_when_closed()
-        self._close_if_ended()  # released while the last batch was being closed (the release saw this task running)
+                self.call_when_closed()
+        self.close_if_ended()  # released while the last batch was being closed (the release saw this task running)
 
     async def _close_runs(self, runs: list[Run]) -> None:
         try:
@@ -146,7 +172,7 @@ class Closing:
                 outcomes.append((run, status, fields, retry, ended_at))
             try:
                 # The last progress and log lines of these runs land before their records turn terminal.
-                await self._flush(None)
+                await self._flush()
             except Exception:
                 self._log.exception("jobdeck: could not store the final progress of %d execution(s)", len(runs))
             closes = [
@@ -165,27 +191,6 @@ class Closing:
         finally:
             for run in runs:
                 self._forget(run)
-
-    def _forget(self, run: Run) -> None:
-        if run.over:
-            return
-        run.over = True
-        self._uncount(run)
-        if run.ended:
-            job_id = run.spec.id
-            left = self._closing_per_job[job_id] - 1
-            if left:
-                self._closing_per_job[job_id] = left
-            else:
-                del self._closing_per_job[job_id]
-        for timer in [*(run.timers or ()), run.escalation]:
-            if timer is not None:
-                timer.cancel()
-        execution_id = run.execution.id
-        if self._runs.get(execution_id) is run:
-            del self._runs[execution_id]
-        self._board.forget(execution_id)
-        self._forgotten.set()
 
     async def _close(self, closes: list[ExecutionClose]) -> list[bool]:
         # A few tries ride out a short store outage; the runs stay local (and heartbeating) meanwhile. After that a

@@ -1,7 +1,11 @@
-"""The engine: the registry of jobs, the timer that fires them, the runner that runs them, the watchdog.
+"""The engine: the registry of jobs, and the composition root of the parts that fire, run and close them.
 
-It keeps its own registry of job specs (APScheduler is only the timer), so a job whose once-schedule has passed,
-or that is paused, is still listed and can still be triggered by hand.
+The parts each own their state and get their collaborators here, explicitly: the :class:`Timer` (APScheduler: when
+a job is due) hands fires to the :class:`FirePipeline` (claims, overlap gate, bursts), which has the
+:class:`Runner` start them on the :class:`Executor` the :class:`ExecutorRegistry` picks for the job's kind; the
+runner's :class:`Closer` closes their records and hands failed runs to the :class:`RetryScheduler`; the
+:class:`Watchdog` sweeps zombies. The registry of job specs is the engine's own (APScheduler is only the timer), so a
+job whose once-schedule has passed, or that is paused, is still listed and can still be triggered by hand.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jobdeck.clock import Clock
-from jobdeck.engine.firing import Firing
-from jobdeck.engine.kinds import JobInvoker, invoker_for
+from jobdeck.engine.executors import ExecutorRegistry
+from jobdeck.engine.firing import FirePipeline
 from jobdeck.engine.logs import RunLogHandler
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.overlap import OverlapGate
@@ -24,7 +28,7 @@ from jobdeck.engine.pauses import PauseTimers
 from jobdeck.engine.retries import RetryScheduler
 from jobdeck.engine.runner import Runner, merged_kwargs
 from jobdeck.engine.scheduler import Timer
-from jobdeck.engine.views import Entry, JobView
+from jobdeck.engine.views import Entry, JobView, JobViews, view_of
 from jobdeck.engine.watchdog import Watchdog
 from jobdeck.errors import InvalidState, JobAlreadyRunning, JobNotFound
 from jobdeck.models import (
@@ -49,24 +53,32 @@ PauseExpiredHandler = Callable[[str], Awaitable[None]]
 """Called with the job id when a timed pause ends; it persists and applies the resume (the service audits it)."""
 
 
-class Engine(Firing):
+class Engine:
     """Runs registered jobs on their schedules and on demand, and records every execution in the store.
 
     Build it, :meth:`register` jobs (before or after :meth:`start`), ``await start()`` inside the running event
     loop, and ``await shutdown()`` before closing the store. Pause, resume and schedule overrides here are
     in-memory; persisting them is the caller's job (the service does it).
+
+    ``executors`` decides where each kind of job runs (default: :meth:`ExecutorRegistry.default`).
     """
 
-    def __init__(self, store: Store, *, clock: Clock, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        options: EngineOptions | None = None,
+        executors: ExecutorRegistry | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._options = options if options is not None else EngineOptions()
+        self._executors = executors or ExecutorRegistry.default(command_env=self._options.command_env)
         self._entries: dict[str, Entry] = {}
-        self._invokers: dict[int, tuple[object, JobInvoker]] = {}
         self._changes = 0
         """Grows with every change of a job's registration, pause or schedule (see :meth:`state_key`)."""
-        self._views: tuple[object, dict[str, JobView]] = (None, {})
-        """The last views :meth:`jobs` answered, and the state they were made in."""
+        self._views = JobViews()
         self._runner = Runner(store, clock=clock, options=self._options, on_closed=self._after_run)
         self._watchdog = Watchdog(store, clock=clock, options=self._options, local_ids=self._runner.running_ids)
         self._gate = OverlapGate(
@@ -76,19 +88,26 @@ class Engine(Firing):
             cancel_local=lambda eid, reason: self._runner.request_cancel(eid, reason=reason),
             local_counts=lambda: (self._runner.running_counts(), self._runner.closing_counts()),
         )
+        self._pipeline = FirePipeline(
+            store,
+            clock=clock,
+            options=self._options,
+            entries=self._entries,
+            gate=self._gate,
+            runner=self._runner,
+            closer=self._runner.closer,
+            running=lambda: self.running,
+        )
         self._retries = RetryScheduler(clock=clock, start=self._start_retry)
         self._log_handler = RunLogHandler(self._runner.board)
         self._pauses = PauseTimers(
             clock=clock,
-            on_end=lambda job_id: self._spawn(self._pause_expired(job_id), name=f"jobdeck-unpause:{job_id}"),
+            on_end=lambda job_id: self._pipeline.spawn(self._pause_expired(job_id), name=f"jobdeck-unpause:{job_id}"),
         )
         self._on_pause_expired: PauseExpiredHandler | None = None
         self._timer: Timer | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._loops: list[asyncio.Task[None]] = []
-        self._fires: set[asyncio.Task[None]] = set()
-        self._due: list[tuple[str, datetime]] = []
-        self._jittering: set[asyncio.Task[None]] = set()
         self._state: EngineState = "stopped"
         self._log = logging.getLogger(__name__)
 
@@ -154,7 +173,7 @@ class Engine(Firing):
         paused = state.paused if state is not None and state.paused is not None else spec.paused
         entry = Entry(
             spec=spec,
-            invoker=invoker_for(spec, self._invokers, command_env=self._options.command_env),
+            executor=self._executors.for_spec(spec),
             override=override,
             paused=paused,
         )
@@ -172,18 +191,7 @@ class Engine(Firing):
         while nothing about the job changed (the job list asks after every fire, and one fire moves one job)."""
         if self._timer is None:
             return [self._view(entry) for entry in self._entries.values()]
-        runs = self._timer.next_runs()
-        made_in = (self._timer, self._changes)
-        previous = self._views[1] if self._views[0] == made_in else {}
-        views = {}
-        for job_id, entry in self._entries.items():
-            next_run = None if entry.paused else runs.get(job_id)
-            view = previous.get(job_id)
-            if view is None or view.next_run_time != next_run:
-                view = self._view(entry, runs)
-            views[job_id] = view
-        self._views = (made_in, views)
-        return list(views.values())
+        return self._views.answer(self._entries, self._timer.next_runs(), made_in=(self._timer, self._changes))
 
     def paused_count(self) -> int:
         """How many registered jobs are paused (without building every job's view)."""
@@ -276,25 +284,14 @@ class Engine(Firing):
         except KeyError:
             raise JobNotFound(job_id) from None
 
-    def _view(self, entry: Entry, runs: Mapping[str, datetime | None] | None = None) -> JobView:
-        """``runs``: every job's next run time, when the caller read them from the timer at once."""
+    def _view(self, entry: Entry) -> JobView:
         if entry.paused:
             next_run = None
-        elif runs is not None:
-            next_run = runs.get(entry.spec.id)
         elif self._timer is not None:
             next_run = self._timer.next_run_time(entry.spec.id)
         else:
             next_run = next_fire_time(entry.schedule, after=self._clock.now())
-        return JobView(
-            spec=entry.spec,
-            schedule=entry.schedule,
-            schedule_overridden=entry.override is not None,
-            paused=entry.paused,
-            next_run_time=next_run,
-            paused_until=entry.paused_until if entry.paused else None,
-            parameters=entry.invoker.parameters,
-        )
+        return view_of(entry, next_run=next_run)
 
     def _schedule(self, entry: Entry) -> None:
         assert self._timer is not None
@@ -336,13 +333,13 @@ class Engine(Firing):
             raise InvalidState("the jobdeck engine is not running; jobs cannot be triggered")
         spec = entry.spec
         run_kwargs = merged_kwargs(spec.kwargs, kwargs)
-        entry.invoker.check_kwargs(job_id, run_kwargs)
+        entry.executor.check_kwargs(job_id, run_kwargs)
         if not force:
             running = (await self._store.count_running()).get(job_id, 0)
             if running >= spec.max_instances:
                 raise JobAlreadyRunning(job_id, running, spec.max_instances)
         now = self._clock.now()
-        execution = self._new_execution(
+        execution = self._pipeline.new_execution(
             spec,
             now,
             status=ExecutionStatus.RUNNING,
@@ -353,7 +350,7 @@ class Engine(Firing):
             kwargs=run_kwargs,
             execution_id=execution_id,
         )
-        await self._runner.launch(spec, entry.invoker, execution)
+        await self._runner.launch(spec, entry.executor, execution)
         return execution
 
     async def cancel(self, execution_id: str, *, reason: str | None = None) -> None:
@@ -379,7 +376,7 @@ class Engine(Firing):
         if entry is None or not self.running or failed.retry_at is None:
             return
         now = self._clock.now()
-        execution = self._new_execution(
+        execution = self._pipeline.new_execution(
             entry.spec,
             now,
             status=ExecutionStatus.RUNNING,
@@ -391,7 +388,7 @@ class Engine(Firing):
             attempt=failed.attempt + 1,
             retry_of=failed.id,
         )
-        await self._runner.launch(entry.spec, entry.invoker, execution)
+        await self._runner.launch(entry.spec, entry.executor, execution)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -432,7 +429,7 @@ class Engine(Firing):
         for spec_id, state in (states or {}).items():
             if (entry := self._entries.get(spec_id)) is not None:
                 self.register(entry.spec, state)
-        timer = Timer(on_fire=self._on_fire, on_missed=self._on_missed)
+        timer = Timer(on_fire=self._pipeline.on_fire, on_missed=self._pipeline.on_missed)
         timer.start()
         self._timer = timer
         for entry in self._entries.values():
@@ -440,7 +437,7 @@ class Engine(Firing):
         for entry in self._entries.values():
             self._arm_pause_timer(entry)
             try:
-                await self._catch_up(entry)
+                await self._pipeline.catch_up(entry)
             except Exception:
                 self._log.exception("jobdeck: catching up the missed fires of job %s failed", entry.spec.id)
         try:
@@ -462,11 +459,7 @@ class Engine(Firing):
         self._pauses.clear()
         await self._retries.shutdown()
         self._gate.close()
-        for task in self._jittering:
-            task.cancel()
-        if self._fires:
-            # Fires past their jitter are a count and an insert away from launching; let them land (or fail).
-            await asyncio.wait(self._fires, timeout=max(1.0, self._options.cancel_grace))
+        await self._pipeline.drain(max(1.0, self._options.cancel_grace))
         await self._runner.shutdown()
         for task in self._loops:
             task.cancel()

@@ -8,24 +8,22 @@ running a fire twice); a claim that lands beyond the misfire grace closes its re
 (see ``Runner.launch``). Fires the timer hands over several at once — it woke late: the process was stopped, its
 loop blocked, the clock jumped — are judged by :func:`~jobdeck.engine.catchup.plan_hand_over`: each one merged
 (coalesce) or late beyond the grace is a ``missed`` record saying so, with the span.
-
-:class:`Firing` is a part of :class:`~jobdeck.engine.core.Engine` (its base): the state it uses is the engine's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
-import threading
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
+from jobdeck.engine.bursts import BURST_SIZE, burst_started
 from jobdeck.engine.catchup import Stall, plan_catch_up
-from jobdeck.engine.kinds import JobInvoker
+from jobdeck.engine.closing import Closer
+from jobdeck.engine.executors import Executor
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import format_seconds
 from jobdeck.engine.overlap import OverlapGate
@@ -36,7 +34,7 @@ from jobdeck.ids import new_ids
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
 from jobdeck.store.base import Store
 
-__all__ = ["Firing"]
+__all__ = ["FirePipeline"]
 
 _LAUNCH_CHUNK = 1000
 """Fires of a burst made into records and claimed per task (see ``_start_many``)."""
@@ -46,65 +44,62 @@ _MARKS_WITH_CLAIMS = 100
 """Up to this many fires admitted together, their fire marks are written in their claims' transaction (one commit,
 not two: the usual case, a fire or a few); a bigger burst writes them after, so its runs wait for the claims alone."""
 
-_PAUSE_COLLECTION_FROM = 500
-"""Fires due at one instant from which the garbage collector is paused while they are started (``_dispatch_due``)."""
-_PAUSE_COLLECTION_MAX = 10.0
-"""Seconds after which a burst's pause of the garbage collector ends even if the burst and its closes are not done."""
 
-_pauses = 0
-_paused = False
-_pauses_lock = threading.Lock()
+class FirePipeline:
+    """Turns the timer's fires into runs: admits them through the overlap gate (in bursts or one by one), has the
+    runner claim and start them, and records the fires that do not run.
 
+    ``entries`` is the engine's registry (read here, never changed); ``running`` says whether the engine is
+    started; ``closer`` is the runner's (a big burst holds its closes while it starts).
+    """
 
-def _pause_collection() -> Callable[[], None]:
-    """Pause automatic garbage collection (process-wide, as ``gc`` is) until the returned function is called (once
-    is enough; later calls do nothing). Pauses nest; the collector is enabled again by the last resume, and only if
-    it was enabled before the first pause."""
-    global _pauses, _paused
-    with _pauses_lock:
-        if _pauses == 0 and gc.isenabled():
-            gc.disable()
-            _paused = True
-        _pauses += 1
-    resumed = False
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        options: EngineOptions,
+        entries: Mapping[str, Entry],
+        gate: OverlapGate,
+        runner: Runner,
+        closer: Closer,
+        running: Callable[[], bool],
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._options = options
+        self._entries = entries
+        self._gate = gate
+        self._runner = runner
+        self._closer = closer
+        self._running = running
+        self._fires: set[asyncio.Task[None]] = set()
+        self._jittering: set[asyncio.Task[None]] = set()
+        self._due: list[tuple[str, datetime]] = []
+        self._log = logging.getLogger(__name__)
 
-    def resume() -> None:
-        global _pauses, _paused
-        nonlocal resumed
-        with _pauses_lock:
-            if resumed:
-                return
-            resumed = True
-            _pauses -= 1
-            if _pauses == 0 and _paused:
-                _paused = False
-                gc.enable()
-
-    return resume
-
-
-class Firing:
-    _store: Store
-    _clock: Clock
-    _options: EngineOptions
-    _entries: dict[str, Entry]
-    _gate: OverlapGate
-    _runner: Runner
-    _fires: set[asyncio.Task[None]]
-    _jittering: set[asyncio.Task[None]]
-    _due: list[tuple[str, datetime]]
-    _log: logging.Logger
-
-    @property
-    def running(self) -> bool:
-        raise NotImplementedError
-
-    def _new_execution(self, spec: JobSpec, now: datetime, **fields: Any) -> Execution:
+    def new_execution(self, spec: JobSpec, now: datetime, **fields: Any) -> Execution:
+        """A new record of a run of ``spec`` made by this process (:func:`~jobdeck.engine.records.new_execution`)."""
         return new_execution(spec, now, host=self._options.host, pid=self._options.pid, **fields)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run ``coro`` as a task of this pipeline: shutdown waits for it (:meth:`drain`), its error is logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._fires.add(task)
+        task.add_done_callback(self._fire_done)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Shutdown: drop the fires waiting for their jitter, and give the others ``timeout`` to land (or fail)."""
+        for task in self._jittering:
+            task.cancel()
+        if self._fires:
+            # Fires past their jitter are a count and an insert away from launching.
+            await asyncio.wait(self._fires, timeout=timeout)
 
     # -- timer callbacks (sync, on the loop: they only spawn tasks) ------------------------------------------
 
-    def _on_fire(self, job_id: str, fire_time: datetime) -> None:
+    def on_fire(self, job_id: str, fire_time: datetime) -> None:
+        """The timer's fire callback."""
         # The timer hands over every fire due at one instant in one pass: they are dealt with together, in one task
         # after that pass (one fire-mark write, one running count and one claim write for all of them).
         self._due.append((job_id, fire_time))
@@ -113,37 +108,23 @@ class Firing:
 
     def _dispatch_due(self) -> None:
         due, self._due = self._due, []
-        if len(due) >= _PAUSE_COLLECTION_FROM:
-            self._spawn(self._fire_burst(due), name=f"jobdeck-fires:{len(due)}")
+        if len(due) >= BURST_SIZE:
+            self.spawn(self._fire_burst(due), name=f"jobdeck-fires:{len(due)}")
         elif due:
-            self._spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
+            self.spawn(self._fire_many(due), name=f"jobdeck-fires:{len(due)}")
 
     async def _fire_burst(self, due: list[tuple[str, datetime]]) -> None:
-        # Everything a big burst allocates (records, claims, tasks) stays alive until its runs are started, so a
-        # cyclic collection meanwhile frees nothing of it but walks the whole heap — several full ones in a burst of
-        # thousands, ~0.1 s each in a process holding a few thousand jobs. Paused until the burst is admitted,
-        # claimed and started (at most _PAUSE_COLLECTION_MAX seconds), then restored.
-        # The runs that ended meanwhile are closed once the burst is started (see Runner.hold_closes): the pause
-        # lasts until they are, as a full collection then would walk their objects, all still alive, for nothing.
-        resume_collection = _pause_collection()
-        limit = asyncio.get_running_loop().call_later(_PAUSE_COLLECTION_MAX, resume_collection)
-
-        def resume() -> None:
-            limit.cancel()
-            resume_collection()
-
+        # The burst is over for the host's listeners once its runs are started and those that ended meanwhile are
+        # closed (they are held until then: see Closer.hold_closes).
+        over = burst_started(len(due))
         try:
             await self._fire_many(due)
         finally:
-            self._runner.when_closed(resume)
+            self._closer.when_closed(over)
 
-    def _on_missed(self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None) -> None:
-        self._spawn(self._record_missed(job_id, fire_time, lateness, stall), name=f"jobdeck-missed:{job_id}")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._fires.add(task)
-        task.add_done_callback(self._fire_done)
+    def on_missed(self, job_id: str, fire_time: datetime, lateness: float, stall: Stall | None = None) -> None:
+        """The timer's missed-fire callback."""
+        self.spawn(self._record_missed(job_id, fire_time, lateness, stall), name=f"jobdeck-missed:{job_id}")
 
     def _fire_done(self, task: asyncio.Task[None]) -> None:
         self._fires.discard(task)
@@ -172,65 +153,62 @@ class Firing:
             await marks[0]
 
     async def _admit_many(self, fires: list[tuple[Entry, datetime]], send_marks: Callable[[], None]) -> None:
-        if not self.running:
+        if not self._running():
             return
         together: list[tuple[JobSpec, datetime]] = []
-        invokers: dict[str, JobInvoker] = {}
+        executors: dict[str, Executor] = {}
         for entry, fire_time in fires:
             spec = entry.spec
-            if spec.jitter or spec.id in invokers or not self._gate.idle(spec.id):
+            if spec.jitter or spec.id in executors or not self._gate.idle(spec.id):
                 # Alone, as before batching: a jittered start, a second fire of one job (it waits for the first's
                 # admission), or a job with a fire already being admitted or waiting.
                 self._fire_alone((spec, fire_time))
             else:
-                invokers[spec.id] = entry.invoker
+                executors[spec.id] = entry.executor
                 together.append((spec, fire_time))
         if together:
             await self._gate.fire_many(
                 together,
-                start_many=lambda admitted: self._start_many(admitted, invokers, send_marks),
+                start_many=lambda admitted: self._start_many(admitted, executors, send_marks),
                 one_by_one=self._fire_alone,
             )
 
     def _fire_alone(self, fire: tuple[JobSpec, datetime]) -> None:
         spec, fire_time = fire
-        self._spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
+        self.spawn(self._fire(spec.id, fire_time, marked=True), name=f"jobdeck-fire:{spec.id}")
 
     async def _start_many(
-        self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker], send_marks: Callable[[], None]
+        self, fires: list[tuple[JobSpec, datetime]], executors: Mapping[str, Executor], send_marks: Callable[[], None]
     ) -> None:
-        # In chunks, each made into records and claimed by a task of its own, one chunk per turn of the loop: the
-        # store's writer gets turns in between, so the first claims are on their way to the database (which works
-        # without holding the GIL) while the next chunks are made, and each chunk's runs start once its own claims
-        # are committed, not once the burst's last one is. Claims still commit in submission (chunk) order.
-        # Runs ending meanwhile are closed once the burst is started (see Runner.hold_closes).
+        # A task per chunk, one per turn of the loop: the first claims commit while the next chunks are made, and
+        # each chunk's runs start on its own commit. Runs ending meanwhile are closed after (Closer.hold_closes).
         if len(fires) <= _MARKS_WITH_CLAIMS:
             send_marks()  # queued in this turn of the loop with the claims: they commit together
-            await self._launch_fires(fires, invokers)
+            await self._launch_fires(fires, executors)
             return
         loop = asyncio.get_running_loop()
         launches: list[asyncio.Task[None]] = []
-        self._runner.hold_closes()
+        self._closer.hold_closes()
         try:
             for offset in range(0, len(fires), _LAUNCH_CHUNK):
                 if launches:
                     await asyncio.sleep(0)
                 chunk = fires[offset : offset + _LAUNCH_CHUNK]
-                launches.append(loop.create_task(self._launch_fires(chunk, invokers)))
+                launches.append(loop.create_task(self._launch_fires(chunk, executors)))
             await asyncio.gather(*launches)
         finally:
             send_marks()
-            self._runner.release_closes()
+            self._closer.release_closes()
 
-    async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], invokers: Mapping[str, JobInvoker]) -> None:
-        if not self.running:
+    async def _launch_fires(self, fires: list[tuple[JobSpec, datetime]], executors: Mapping[str, Executor]) -> None:
+        if not self._running():
             return
         now = self._clock.now()
         launches = [
             (
                 spec,
-                invokers[spec.id],
-                self._new_execution(
+                executors[spec.id],
+                self.new_execution(
                     spec,
                     now,
                     status=ExecutionStatus.RUNNING,
@@ -259,13 +237,13 @@ class Firing:
             self._jittering.add(task)
             await asyncio.sleep(random.uniform(0.0, spec.jitter))
             self._jittering.discard(task)
-        if not self.running:
+        if not self._running():
             return
 
         async def start() -> None:
-            if not self.running:
+            if not self._running():
                 return
-            execution = self._new_execution(
+            execution = self.new_execution(
                 spec,
                 self._clock.now(),
                 status=ExecutionStatus.RUNNING,
@@ -273,7 +251,7 @@ class Firing:
                 trigger=TriggerKind.SCHEDULE,
                 kwargs=spec.kwargs,
             )
-            await self._runner.launch(spec, entry.invoker, execution, catch_up=catch_up)
+            await self._runner.launch(spec, entry.executor, execution, catch_up=catch_up)
 
         async def skip(reason: str) -> None:
             await self._insert_closed(spec, ExecutionStatus.SKIPPED, fire_time, reason)
@@ -283,7 +261,7 @@ class Firing:
     async def _insert_closed(self, spec: JobSpec, status: ExecutionStatus, fire_time: datetime, message: str) -> None:
         # Same key as the run would have had: on several replicas only one such record is written.
         await self._store.insert_execution(
-            self._new_execution(
+            self.new_execution(
                 spec,
                 self._clock.now(),
                 status=status,
@@ -308,7 +286,7 @@ class Firing:
             message = f"missed by {round(lateness)} s (misfire grace {format_seconds(spec.misfire_grace)} s)"
         await self._insert_closed(spec, ExecutionStatus.MISSED, fire_time, message)
 
-    async def _catch_up(self, entry: Entry) -> None:
+    async def catch_up(self, entry: Entry) -> None:
         """Deal with the fires a job missed while no jobdeck was running (see :mod:`jobdeck.engine.catchup`)."""
         spec = entry.spec
         if entry.paused or entry.catch_up_after is None:
@@ -321,4 +299,4 @@ class Firing:
             await self._insert_closed(spec, ExecutionStatus.MISSED, plan.missed_first, summary)
             await self._store.record_fire(spec.id, plan.missed_last)
         for fire_time in plan.run:
-            self._spawn(self._fire(spec.id, fire_time, catch_up=True), name=f"jobdeck-catch-up:{spec.id}")
+            self.spawn(self._fire(spec.id, fire_time, catch_up=True), name=f"jobdeck-catch-up:{spec.id}")

@@ -1,6 +1,6 @@
-"""One execution's life — claim → running record → call → close exactly that record (the closing is in
-:mod:`jobdeck.engine.closing`) — and the pulse that keeps every local run's record fresh (heartbeats, coalesced
-progress, log lines, cancel requests from other replicas).
+"""One execution's life — claim → running record → the executor's call → close exactly that record (by the
+runner's :class:`~jobdeck.engine.closing.Closer`) — and the pulse that keeps every local run's record fresh
+(heartbeats, coalesced progress, log lines, cancel requests from other replicas).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor as ThreadPool
 from datetime import datetime
 from typing import Any
 
 from jobdeck.clock import Clock
-from jobdeck.engine.closing import ClosedCallback, Closing
+from jobdeck.engine.closing import ClosedCallback, Closer
 from jobdeck.engine.context import JobContext, ProgressBoard, bind_context
-from jobdeck.engine.kinds import JobCall, JobInvoker
+from jobdeck.engine.executors import Executor, JobCall
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.outcome import (
     MAX_RETURN_VALUE_BYTES,
@@ -74,7 +73,7 @@ def _late_claim(spec: JobSpec, execution: Execution, now: datetime) -> str | Non
 _UNWAITED = (OverlapPolicy.SKIP, OverlapPolicy.ALLOW)
 
 
-class Runner(Closing):
+class Runner:
     """Runs executions in this process and keeps their records up to date.
 
     Every record the runner opens is closed by it, by id, with the run's real outcome — or, when the runner
@@ -88,21 +87,22 @@ class Runner(Closing):
         self._store = store
         self._clock = clock
         self._options = options
-        self._on_closed = on_closed
         self._board = ProgressBoard(max_log_lines=options.log_max_lines, max_log_bytes=options.log_max_bytes)
         self._runs: dict[str, Run] = {}
         self._running_per_job: dict[str, int] = {}
         """Runs of each job from their claim until their job ends (see :meth:`running_counts`)."""
-        self._closing_per_job: dict[str, int] = {}
-        """Runs of each job whose job ended and whose record is not closed yet (see :meth:`closing_counts`)."""
-        self._ending: list[Run] = []
-        self._closer: asyncio.Task[None] | None = None
-        self._close_holds = 0
-        self._when_closed: list[Callable[[], None]] = []
-        self._last_end: datetime | None = None
+        self._closer = Closer(
+            store,
+            clock=clock,
+            options=options,
+            flush=self.flush,
+            forget=self._forget,
+            accepting=lambda: self._accepting,
+            on_closed=on_closed,
+        )
         self._forgotten = asyncio.Event()
         """Set whenever a run is forgotten (shutdown waits on it)."""
-        self._threads: Executor | None = None
+        self._threads: ThreadPool | None = None
         self._accepting = False
         self._flush_lock = asyncio.Lock()
         self._log = logging.getLogger(__name__)
@@ -120,10 +120,14 @@ class Runner(Closing):
         return dict(self._running_per_job)
 
     def closing_counts(self) -> dict[str, int]:
-        """Runs of this process per job whose job has ended but whose record still says ``running`` (the close
-        is on its way, or held while the database refuses writes): the store counts them as running, they are
-        not. The live mapping: read it, do not keep or change it."""
-        return self._closing_per_job
+        """Runs of this process per job whose job has ended but whose record still says ``running``: see
+        :meth:`Closer.closing_counts`."""
+        return self._closer.closing_counts()
+
+    @property
+    def closer(self) -> Closer:
+        """What closes this runner's records (a burst holds its closes while it starts)."""
+        return self._closer
 
     def live(self, execution_id: str) -> ProgressUpdate | None:
         """The latest in-memory progress of a local run, or None."""
@@ -136,12 +140,12 @@ class Runner(Closing):
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self, threads: Executor) -> None:
+    def start(self, threads: ThreadPool) -> None:
         """Accept runs; sync jobs go to ``threads``."""
         self._threads = threads
         self._accepting = True
 
-    async def launch(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, *, catch_up: bool = False) -> bool:
+    async def launch(self, spec: JobSpec, executor: Executor, execution: Execution, *, catch_up: bool = False) -> bool:
         """Claim the run by inserting its ``running`` record, then start it.
 
         Returns False when another process already claimed this fire (nothing is started).
@@ -164,16 +168,16 @@ class Runner(Closing):
                 error_message="jobdeck was shutting down; the run did not start",
             )
             return True
-        self._start(spec, invoker, execution, self._threads)
+        self._start(spec, executor, execution, self._threads)
         return True
 
-    async def launch_many(self, launches: list[tuple[JobSpec, JobInvoker, Execution]]) -> None:
+    async def launch_many(self, launches: list[tuple[JobSpec, Executor, Execution]]) -> None:
         """:meth:`launch` for several runs, claimed together. A run whose claim could not be written is logged
         and dropped (its fire is lost, as a single launch's would be); the others start."""
         results = await self._store.insert_executions([execution for _, _, execution in launches])
         now = self._clock.now()
         missed: list[tuple[Execution, str]] = []
-        for (spec, invoker, execution), written in zip(launches, results, strict=True):
+        for (spec, executor, execution), written in zip(launches, results, strict=True):
             if written is True and (late := _late_claim(spec, execution, now)) is not None:
                 missed.append((execution, late))
             elif isinstance(written, Exception):
@@ -195,7 +199,7 @@ class Runner(Closing):
                     self._log.exception("jobdeck: could not close %s; leaving it to the sweep", execution.id)
             elif written:
                 assert self._threads is not None
-                self._start(spec, invoker, execution, self._threads)
+                self._start(spec, executor, execution, self._threads)
         if missed:
             await self._close_missed(missed)
 
@@ -211,7 +215,7 @@ class Runner(Closing):
             else:
                 self._log.warning("jobdeck: job %s: %s", execution.job_id, message)
 
-    def _start(self, spec: JobSpec, invoker: JobInvoker, execution: Execution, threads: Executor) -> None:
+    def _start(self, spec: JobSpec, executor: Executor, execution: Execution, threads: ThreadPool) -> None:
         ctx = JobContext(
             execution_id=execution.id,
             job_id=execution.job_id,
@@ -229,9 +233,9 @@ class Runner(Closing):
         call = JobCall(ctx=ctx, kwargs=execution.kwargs, threads=threads)
         loop = asyncio.get_running_loop()
         job_task = loop.create_task(
-            invoker.invoke(call), name=f"jobdeck:{execution.job_id}:{execution.id}", context=context
+            executor.invoke(call), name=f"jobdeck:{execution.job_id}:{execution.id}", context=context
         )
-        run = Run(spec=spec, execution=execution, ctx=ctx, interruptible=invoker.interruptible, job_task=job_task)
+        run = Run(spec=spec, execution=execution, ctx=ctx, interruptible=executor.interruptible, job_task=job_task)
         self._runs[execution.id] = run
         self._running_per_job[spec.id] = self._running_per_job.get(spec.id, 0) + 1
         if spec.timeout is not None:
@@ -243,6 +247,37 @@ class Runner(Closing):
         if not task.cancelled():
             task.exception()  # retrieved: a job abandoned earlier may end later, with nobody awaiting it
         self._end(run)
+
+    def _end(self, run: Run) -> None:
+        if run.ended or run.over:
+            return
+        self._uncount(run)
+        self._closer.end(run)
+
+    def _uncount(self, run: Run) -> None:
+        if run.counted:
+            run.counted = False
+            job_id = run.spec.id
+            left = self._running_per_job[job_id] - 1
+            if left:
+                self._running_per_job[job_id] = left
+            else:
+                del self._running_per_job[job_id]
+
+    def _forget(self, run: Run) -> None:
+        if run.over:
+            return
+        run.over = True
+        self._uncount(run)
+        self._closer.settled(run)
+        for timer in [*(run.timers or ()), run.escalation]:
+            if timer is not None:
+                timer.cancel()
+        execution_id = run.execution.id
+        if self._runs.get(execution_id) is run:
+            del self._runs[execution_id]
+        self._board.forget(execution_id)
+        self._forgotten.set()
 
     # -- cancel ----------------------------------------------------------------------------------------------
 
@@ -374,11 +409,11 @@ class Runner(Closing):
             await self._stop_runs()
         finally:
             # Whatever was not closed is left to the sweep: nothing waits for it any more (see when_closed).
-            self._call_when_closed()
+            self._closer.call_when_closed()
 
     async def _stop_runs(self) -> None:
         self._accepting = False
-        self._close_if_ended()  # runs held for a burst's sake are closed now (see _closes_held)
+        self._closer.close_if_ended()  # runs held for a burst's sake are closed now
         runs = list(self._runs.values())
         if runs:
             await self._wait_over(runs, self._options.shutdown_grace)
@@ -400,8 +435,8 @@ class Runner(Closing):
         if stuck:
             # Async jobs that swallow CancelledError (or closes the store would not take): close their records
             # anyway, then stop waiting for them.
-            if self._closer is not None and any(run.ended for run in stuck):
-                self._closer.cancel()
+            if any(run.ended for run in stuck):
+                self._closer.abandon()
             for run in stuck:
                 self._forget(run)
             await self._store.fail_executions(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from jobdeck.engine.context import JobCancelled, JobContext
-from jobdeck.engine.kinds import JobFailure
+from jobdeck.engine.executors.base import JobFailure
 from jobdeck.engine.outcome import (
     describe_error,
     format_duration,

@@ -1,8 +1,7 @@
 """An engine on an event loop and a thread of its own (``Settings.engine_thread``).
 
-Why: under 64 concurrent HTTP connections one turn of the server's event loop serves every ready request, tens of
-milliseconds of work, and a timer sharing that loop fires that much late — scheduled starts were 300–400 ms late at
-p99 under load against ≈ 7 ms idle. Here the timer, the fire path, the runs and their writes (through a store of
+Why: a timer sharing the server's loop fires as late as a turn of that loop under HTTP load is long (see
+docs/performance.md, "The engine"). Here the timer, the fire path, the runs and their writes (through a store of
 their own) live on the engine's loop; the host loop only reads the engine's state and sends actions across.
 
 Reads (:meth:`ThreadedEngine.jobs`, :meth:`~ThreadedEngine.job` …) run on the caller's thread: they are attribute

@@ -1,11 +1,4 @@
-"""Job kinds: how one kind of job is called — Python callables here, commands (``kinds_command``) and HTTP requests
-(``kinds_http``) beside.
-
-The runner needs from a kind: ``invoke()`` (run the job once, return its result or raise), ``interruptible``
-(whether cancelling the asyncio task running ``invoke()`` actually stops the job — true for coroutines, commands
-and requests, false for code in a worker thread, which Python cannot kill), and the job's ``parameters`` (a JSON
-schema, or None) with ``check_kwargs()`` validating a run's kwargs against them.
-"""
+"""The Python executor: a coroutine function runs on the engine's loop, anything else in its thread pool."""
 
 from __future__ import annotations
 
@@ -16,80 +9,18 @@ import importlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from jobdeck.engine.context import JobContext
+from jobdeck.engine.executors.base import Executor, JobCall, JobExit
 from jobdeck.engine.parameters import Parameters
 from jobdeck.errors import ConfigError
-from jobdeck.models import JobKind, JobSpec
+from jobdeck.models import JobSpec
 
-__all__ = [
-    "JobCall",
-    "JobExit",
-    "JobFailure",
-    "JobInvoker",
-    "PythonInvoker",
-    "invoker_for",
-    "resolve_callable",
-]
+__all__ = ["PythonExecutor", "PythonExecutors", "resolve_callable"]
 
 
-class JobFailure(Exception):
-    """A job kind's own way of failing (a command's exit code, an HTTP status): the run is recorded ``failed``
-    with this message as its error and ``detail`` (stderr's last lines, the response body) instead of a Python
-    traceback."""
-
-    def __init__(self, message: str, *, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.detail = detail
-
-
-class JobExit(Exception):
-    """A job called ``sys.exit()``. Re-raised as an ordinary error so it fails the run, not the whole process."""
-
-    def __init__(self, code: object) -> None:
-        super().__init__(f"the job called sys.exit({code!r})")
-        self.code = code
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobCall:
-    """One invocation: the run's context, the effective keyword arguments, and the pool for blocking code."""
-
-    ctx: JobContext
-    kwargs: Mapping[str, Any]
-    """The job's configured kwargs merged with the run's own (the run's win); ``force`` is never in here."""
-    threads: Executor
-
-
-class JobInvoker(Protocol):
-    """Runs one kind of job."""
-
-    @property
-    def interruptible(self) -> bool:
-        """Whether cancelling the task that awaits :meth:`invoke` stops the job itself."""
-        ...
-
-    @property
-    def parameters(self) -> dict[str, Any] | None:
-        """The JSON schema of the kwargs the job takes, or None when the kind has no typed parameters."""
-        ...
-
-    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
-        """Validate a run's (merged) kwargs before anything starts.
-
-        :raises KwargsInvalid: naming the parameter at fault
-        """
-        ...
-
-    async def invoke(self, call: JobCall) -> Any:
-        """Run the job once and return its result; its exceptions propagate unchanged."""
-        ...
-
-
-class PythonInvoker:
+class PythonExecutor:
     """A Python callable: coroutine functions run on the loop, everything else in the thread pool.
 
     A parameter named ``ctx`` (or annotated ``JobContext``) receives the context; a parameter named ``force``
@@ -143,35 +74,21 @@ def _call_in_thread(function: Callable[..., Any], kwargs: Mapping[str, Any]) -> 
         raise JobExit(exc.code) from exc
 
 
-def invoker_for(
-    spec: JobSpec, cache: dict[int, tuple[object, JobInvoker]] | None = None, *, command_env: tuple[str, ...] = ("*",)
-) -> JobInvoker:
-    """The invoker for a job, resolving ``spec.func`` when ``spec.function`` is not set.
+class PythonExecutors:
+    """The :class:`~jobdeck.engine.executors.base.ExecutorFactory` of Python jobs: resolves ``spec.func`` when
+    ``spec.function`` is not set, and shares one executor between the jobs of one callable (an executor holds
+    nothing per job, and its parameter model, a pydantic class, is the largest part of a registered job)."""
 
-    ``command_env``: the variables of this process command jobs get (see :class:`CommandInvoker`). ``cache`` (by
-    the callable's identity) shares one invoker between the jobs of one Python callable: an invoker
-    holds nothing per job, and its parameter model (a pydantic class) is the largest part of a registered job.
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[object, PythonExecutor]] = {}
 
-    :raises ConfigError: the kind is not supported, or the function cannot be imported
-    """
-    if spec.kind is JobKind.PYTHON:
+    def __call__(self, spec: JobSpec) -> Executor:
         function = spec.function if spec.function is not None else resolve_callable(spec.func, job_id=spec.id)
-        if cache is None:
-            return PythonInvoker(function)
         # The cached pair keeps the callable alive, so its id cannot be reused by another object.
-        known = cache.get(id(function))
+        known = self._known.get(id(function))
         if known is None or known[0] is not function:
-            known = cache[id(function)] = (function, PythonInvoker(function))
+            known = self._known[id(function)] = (function, PythonExecutor(function))
         return known[1]
-    if spec.kind is JobKind.COMMAND and spec.command is not None:
-        from jobdeck.engine.kinds_command import CommandInvoker
-
-        return CommandInvoker(spec.command, pass_env=command_env)
-    if spec.kind is JobKind.HTTP and spec.http is not None:
-        from jobdeck.engine.kinds_http import HttpInvoker
-
-        return HttpInvoker(spec.http)
-    raise ConfigError(f"job kind {spec.kind!r} is not supported by this engine", job_id=spec.id, field="kind")
 
 
 def resolve_callable(reference: str, *, job_id: str | None = None) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""Command jobs: a subprocess per run, its output captured line by line, progress read from its stdout.
+"""The command executor: a subprocess per run, its output captured line by line, progress read from its stdout.
 
 The process starts in a session (and process group) of its own, so stopping it reaches every process it started:
 a cancel request sends SIGTERM to the whole group at once (a process's way of being asked to stop); when the
@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jobdeck.engine.context import JobCancelled, JobContext
-from jobdeck.engine.kinds import JobCall, JobFailure
+from jobdeck.engine.executors.base import JobCall, JobFailure
 from jobdeck.models import CommandTarget
 
-__all__ = ["CommandInvoker", "command_environment", "parse_progress"]
+__all__ = ["CommandExecutor", "command_environment", "parse_progress"]
 
 _OWN_PREFIX = "JOBDECK_"
 
@@ -76,7 +76,7 @@ def command_environment(
     return {**passed, **own}
 
 
-class CommandInvoker:
+class CommandExecutor:
     """Runs a :class:`CommandTarget`. kwargs reach the process as JSON in ``JOBDECK_KWARGS``.
 
     The process gets a clean environment (:func:`command_environment`): jobdeck's own settings never reach a job,

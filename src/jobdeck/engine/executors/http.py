@@ -1,4 +1,4 @@
-"""HTTP jobs: one request per run with httpx; the status decides the outcome, the body is kept (truncated).
+"""The HTTP executor: one request per run with httpx; the status decides the outcome, the body is kept (truncated).
 
 Success is a status among ``expect_status`` (any 2xx when empty). The run's return value is
 ``{"status": …, "body": …}`` (the body cut to 2 KB); the request and the response's status line and body (cut to
@@ -13,15 +13,15 @@ from typing import Any
 
 import httpx
 
-from jobdeck.engine.kinds import JobCall, JobFailure
+from jobdeck.engine.executors.base import JobCall, JobFailure
 from jobdeck.models import HttpTarget
 
-__all__ = ["HttpInvoker"]
+__all__ = ["HttpExecutor"]
 
 MAX_BODY_CHARS = 2048
 
 
-class HttpInvoker:
+class HttpExecutor:
     """Sends a :class:`HttpTarget`'s request. A run's kwargs, when any, are sent as query parameters."""
 
     def __init__(self, target: HttpTarget, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
