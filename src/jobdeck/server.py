@@ -130,6 +130,7 @@ def run_server(app: Any, *, host: str, port: int, **uvicorn_options: Any) -> Non
     import uvicorn
 
     from jobdeck.api.routes.events import end_event_streams
+
     tune = gc_tuning_enabled()
 
     class Server(uvicorn.Server):

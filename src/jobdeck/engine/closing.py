@@ -15,7 +15,7 @@ from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.retries import retry_at
 from jobdeck.engine.runs import Run, Stop, run_outcome
 from jobdeck.models import Execution, ExecutionClose, ExecutionStatus, JobSpec
-from jobdeck.store.base import Store
+from jobdeck.store.base import EngineStore
 
 __all__ = ["ClosedCallback", "Closer"]
 
@@ -41,7 +41,7 @@ class Closer:
 
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         *,
         clock: Clock,
         options: EngineOptions,

@@ -41,7 +41,7 @@ from jobdeck.models import (
     TriggerKind,
 )
 from jobdeck.schedules import next_fire_time, parse_schedule
-from jobdeck.store.base import Store
+from jobdeck.store.base import EngineStore
 from jobdeck.store.held import WriteStatus
 
 __all__ = ["Engine", "JobView", "PauseExpiredHandler"]
@@ -65,7 +65,7 @@ class Engine:
 
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         *,
         clock: Clock,
         options: EngineOptions | None = None,

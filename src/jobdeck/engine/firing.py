@@ -32,7 +32,7 @@ from jobdeck.engine.runner import Runner
 from jobdeck.engine.views import Entry
 from jobdeck.ids import new_ids
 from jobdeck.models import Execution, ExecutionStatus, JobSpec, TriggerKind
-from jobdeck.store.base import Store
+from jobdeck.store.base import EngineStore
 
 __all__ = ["FirePipeline"]
 
@@ -55,7 +55,7 @@ class FirePipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         *,
         clock: Clock,
         options: EngineOptions,

@@ -29,7 +29,7 @@ from jobdeck.clock import Clock
 from jobdeck.engine.options import EngineOptions
 from jobdeck.errors import ExecutionNotFound, ExecutionNotRunning
 from jobdeck.models import JobSpec, OverlapPolicy
-from jobdeck.store.base import Store
+from jobdeck.store.base import EngineStore
 
 __all__ = ["OverlapGate"]
 
@@ -54,7 +54,7 @@ class OverlapGate:
 
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         *,
         clock: Clock,
         options: EngineOptions,

@@ -37,7 +37,7 @@ from jobdeck.models import (
     ProgressUpdate,
     TriggerKind,
 )
-from jobdeck.store.base import Store
+from jobdeck.store.base import EngineStore
 
 __all__ = [
     "MAX_RETURN_VALUE_BYTES",
@@ -82,7 +82,7 @@ class Runner:
     """
 
     def __init__(
-        self, store: Store, *, clock: Clock, options: EngineOptions, on_closed: ClosedCallback | None = None
+        self, store: EngineStore, *, clock: Clock, options: EngineOptions, on_closed: ClosedCallback | None = None
     ) -> None:
         self._store = store
         self._clock = clock

@@ -17,7 +17,7 @@ from jobdeck.clock import Clock
 from jobdeck.engine.options import EngineOptions
 from jobdeck.engine.runner import format_seconds
 from jobdeck.models import Execution
-from jobdeck.store.base import Store
+from jobdeck.store.base import Housekeeping
 
 __all__ = ["Watchdog", "pid_alive"]
 
@@ -34,7 +34,7 @@ class Watchdog:
     """
 
     def __init__(
-        self, store: Store, *, clock: Clock, options: EngineOptions, local_ids: Callable[[], Collection[str]]
+        self, store: Housekeeping, *, clock: Clock, options: EngineOptions, local_ids: Callable[[], Collection[str]]
     ) -> None:
         self._store = store
         self._clock = clock
