@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     INFO a run's start and end are logged up to a budget per 10 s, the rest summed up; at DEBUG every one."""
     log_format: Literal["text", "json"] = "text"
     """``text``: one readable line per record; ``json``: one JSON object per line."""
+    serve_gc_tuning: bool = True
+    """``jobdeck serve`` only: freeze the start-up heap, pause garbage collection during a burst of fires, switch
+    threads every 0.1 ms (see :mod:`jobdeck.server`). An app embedding jobdeck is never tuned."""
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -108,6 +108,7 @@ def serve(
         application,
         host=listen_host,
         port=listen_port,
+        gc_tuning=deck.settings.serve_gc_tuning,
         log_config=None,  # uvicorn's records go through the handler above, in the same format
         timeout_graceful_shutdown=int(deck.settings.shutdown_grace) + 5,
     )

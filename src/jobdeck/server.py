@@ -15,14 +15,14 @@ busy (the measurements are in docs/performance.md, "The engine"):
   scheduled start wakes the engine's thread several times while the HTTP thread is busy.
 
 All three are on by default for ``jobdeck serve`` — the process is jobdeck's, and the benchmark targets are met with
-them — and off with ``JOBDECK_SERVE_GC_TUNING=0`` (for a host that tunes its interpreter itself, or to compare).
+them — and off with ``JOBDECK_SERVE_GC_TUNING=false`` (``Settings.serve_gc_tuning``; for a host that tunes its
+interpreter itself, or to compare).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import socket
 import sys
 import threading
@@ -34,10 +34,8 @@ from jobdeck.engine.bursts import add_burst_listener
 from jobdeck.store import is_in_memory
 
 __all__ = [
-    "GC_TUNING_VARIABLE",
     "SWITCH_INTERVAL",
     "freeze_startup_heap",
-    "gc_tuning_enabled",
     "pause_collection_in_bursts",
     "run_server",
     "server_settings",
@@ -45,16 +43,8 @@ __all__ = [
 
 SWITCH_INTERVAL = 0.0001
 """Seconds, for :func:`sys.setswitchinterval` (see the module docstring)."""
-GC_TUNING_VARIABLE = "JOBDECK_SERVE_GC_TUNING"
-"""Environment variable: ``0`` / ``false`` / ``off`` leaves the interpreter of ``jobdeck serve`` as Python sets it."""
 BURST_PAUSE_MAX = 10.0
 """Seconds after which a burst's pause of the collector ends even if the burst and its closes are not done."""
-
-
-def gc_tuning_enabled(environ: dict[str, str] | None = None) -> bool:
-    """Whether ``jobdeck serve`` tunes its interpreter (see the module docstring); on unless switched off."""
-    value = (os.environ if environ is None else environ).get(GC_TUNING_VARIABLE, "1")
-    return value.strip().lower() not in ("0", "false", "off", "no")
 
 
 def server_settings(settings: Settings) -> Settings:
@@ -124,14 +114,14 @@ def pause_collection_in_bursts() -> Callable[[], None]:
     return add_burst_listener(_COLLECTION.during_burst)
 
 
-def run_server(app: Any, *, host: str, port: int, **uvicorn_options: Any) -> None:
+def run_server(app: Any, *, host: str, port: int, gc_tuning: bool = True, **uvicorn_options: Any) -> None:
     """Serve ``app`` with uvicorn until stopped, in a process tuned as the module docstring says (unless
-    :data:`GC_TUNING_VARIABLE` switches it off). ``uvicorn_options`` go to :class:`uvicorn.Config`."""
+    ``gc_tuning`` is false: ``Settings.serve_gc_tuning``). ``uvicorn_options`` go to :class:`uvicorn.Config`."""
     import uvicorn
 
     from jobdeck.api.routes.events import end_event_streams
 
-    tune = gc_tuning_enabled()
+    tune = gc_tuning
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

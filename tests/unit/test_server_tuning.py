@@ -11,6 +11,7 @@ import pytest
 
 import jobdeck
 from jobdeck import server
+from jobdeck.config import Settings
 from jobdeck.engine import bursts
 from jobdeck.testing import wait_until
 
@@ -75,6 +76,9 @@ async def test_a_burst_that_never_ends_gives_the_collector_back_after_the_limit(
 @pytest.mark.parametrize(
     ("value", "enabled"), [(None, True), ("1", True), ("on", True), ("0", False), ("off", False), ("False", False)]
 )
-def test_serve_tunes_its_interpreter_unless_switched_off(value: str | None, enabled: bool) -> None:
-    environ = {} if value is None else {server.GC_TUNING_VARIABLE: value}
-    assert server.gc_tuning_enabled(environ) is enabled
+def test_serve_tunes_its_interpreter_unless_switched_off(
+    value: str | None, enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("JOBDECK_SERVE_GC_TUNING", value)
+    assert Settings().serve_gc_tuning is enabled

@@ -87,6 +87,8 @@ class GroupCommit:
         self._queue_since: float | None = None
         self._batch: list[_Write] = []
         self._batch_since: float | None = None
+        # When a batch last started or ended: a queue that moves is busy, not lagging (a burst's 10,000 claims).
+        self._moved_at = 0.0
         self._failing: str | None = None
         self._failing_since = 0.0
         self._attempts = 0
@@ -114,13 +116,14 @@ class GroupCommit:
         waiting = len(self._queue) + batch
         since = [t for t in (self._batch_since if batch else None, self._queue_since) if t is not None]
         age = round(now - min(since), 3) if since and waiting else None
+        stalled = now - max(min(since), self._moved_at) if since and waiting else None
         read_since = [t for read in reads if (t := read.waiting_since()) is not None]
         read_age = round(now - min(read_since), 3) if read_since else None
         failing = self._failing
         if failing is not None:
             reason = f"database writes failing, {waiting} held: {failing}"
-        elif age is not None and age >= LAG_S:
-            reason = f"database writes waiting for {age:.1f} s (the database is busy or locked)"
+        elif stalled is not None and stalled >= LAG_S:
+            reason = f"database writes waiting for {stalled:.1f} s (the database is busy or locked)"
         elif read_age is not None and read_age >= LAG_S:
             reason = f"fires waiting {read_age:.1f} s for the database to count running executions (busy or locked)"
         else:
@@ -255,11 +258,13 @@ class GroupCommit:
             self._batch, self._batch_since = batch, self._queue_since
             self._queue_since = self._batch_since if self._queue else None
             lag = asyncio.get_running_loop().call_later(LAG_S, self._lag)
+            self._moved_at = time.monotonic()
             try:
                 await self._commit(batch)
             finally:
                 lag.cancel()
                 self._batch = []
+                self._moved_at = time.monotonic()
 
     def _lag(self) -> None:
         # A batch has been waiting for LAG_S (e.g. PostgreSQL's LOCK TABLE makes it wait, without an error).
