@@ -43,12 +43,34 @@ def is_memory_url(url: str) -> bool:
     return url.strip().lower().startswith(MEMORY_URL)
 
 
-class MemoryStore(MemoryRuns):
+class MemoryStore:
     """A :class:`~jobdeck.store.base.Store` in memory (see the module docstring); the execution records and logs are
-    :class:`MemoryRuns`' part, the rest is kept here."""
+    kept by its :class:`MemoryRuns` (``runs``, whose methods it exposes as its own), the rest here."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.runs = runs = MemoryRuns()
+        self.insert_execution = runs.insert_execution
+        self.insert_executions = runs.insert_executions
+        self.get_execution = runs.get_execution
+        self.list_executions = runs.list_executions
+        self.running_executions = runs.running_executions
+        self.count_running = runs.count_running
+        self.write_progress = runs.write_progress
+        self.heartbeat = runs.heartbeat
+        self.request_cancel = runs.request_cancel
+        self.close_execution = runs.close_execution
+        self.close_executions = runs.close_executions
+        self.pending_retries = runs.pending_retries
+        self.retry_chain = runs.retry_chain
+        self.fail_executions = runs.fail_executions
+        self.stale_executions = runs.stale_executions
+        self.delete_execution = runs.delete_execution
+        self.execution_stats = runs.execution_stats
+        self.status_counts = runs.status_counts
+        self.prune_executions = runs.prune_executions
+        self.append_log = runs.append_log
+        self.read_log = runs.read_log
+        self.trim_log = runs.trim_log
         self._states: dict[str, JobState] = {}
         self._metadata: dict[str, JobMetadata] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, datetime]] = {}
