@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from jobdeck.clock import SystemClock
 from jobdeck.engine import Engine, EngineOptions, JobCancelled
 from jobdeck.engine.bursts import add_burst_listener, burst_started
-from jobdeck.engine.executors import Executor, ExecutorRegistry, JobCall
+from jobdeck.engine.executors import Executor, ExecutorRegistry, JobCall, UntypedExecutor
 from jobdeck.errors import ConfigError
 from jobdeck.models import ExecutionStatus, HttpTarget, JobKind, JobSpec
 from jobdeck.schedules import parse_schedule
@@ -22,22 +21,11 @@ NEVER = parse_schedule("2099-01-01T00:00:00+00:00")
 FAST = EngineOptions(heartbeat_interval=0.2, progress_flush_interval=0.05, cancel_grace=0.2, shutdown_grace=0.5)
 
 
-class Queued:
+class Queued(UntypedExecutor):
     """An executor whose work happens elsewhere: a run waits until the test hands it its result."""
 
     def __init__(self) -> None:
         self.calls: asyncio.Queue[tuple[JobCall, asyncio.Future[Any]]] = asyncio.Queue()
-
-    @property
-    def interruptible(self) -> bool:
-        return True
-
-    @property
-    def parameters(self) -> dict[str, Any] | None:
-        return None
-
-    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
-        return None
 
     async def invoke(self, call: JobCall) -> Any:
         result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobdeck.engine.executors.base import Executor, ExecutorFactory, JobCall, JobExit, JobFailure
+from jobdeck.engine.executors.base import Executor, ExecutorFactory, JobCall, JobExit, JobFailure, UntypedExecutor
 from jobdeck.engine.executors.registry import ExecutorRegistry
 
-__all__ = ["Executor", "ExecutorFactory", "ExecutorRegistry", "JobCall", "JobExit", "JobFailure"]
+__all__ = ["Executor", "ExecutorFactory", "ExecutorRegistry", "JobCall", "JobExit", "JobFailure", "UntypedExecutor"]

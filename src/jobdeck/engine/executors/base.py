@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from jobdeck.engine.context import JobContext
 from jobdeck.models import JobSpec
 
-__all__ = ["Executor", "ExecutorFactory", "JobCall", "JobExit", "JobFailure"]
+__all__ = ["Executor", "ExecutorFactory", "JobCall", "JobExit", "JobFailure", "UntypedExecutor"]
 
 
 class JobFailure(Exception):
@@ -92,6 +92,22 @@ class Executor(Protocol):
     async def invoke(self, call: JobCall) -> Any:
         """Run the job once and return its result; its exceptions propagate unchanged (see above)."""
         ...
+
+
+class UntypedExecutor:
+    """What an :class:`Executor` whose work a cancelled task stops, and whose jobs take untyped kwargs, answers to
+    everything but :meth:`~Executor.invoke` (a command, an HTTP request, work on a remote worker)."""
+
+    @property
+    def interruptible(self) -> bool:
+        return True
+
+    @property
+    def parameters(self) -> dict[str, Any] | None:
+        return None
+
+    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
+        return None
 
 
 class ExecutorFactory(Protocol):

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jobdeck.engine.context import JobCancelled, JobContext
-from jobdeck.engine.executors.base import JobCall, JobFailure
+from jobdeck.engine.executors.base import JobCall, JobFailure, UntypedExecutor
 from jobdeck.models import CommandTarget
 
 __all__ = ["CommandExecutor", "command_environment", "parse_progress"]
@@ -76,7 +76,7 @@ def command_environment(
     return {**passed, **own}
 
 
-class CommandExecutor:
+class CommandExecutor(UntypedExecutor):
     """Runs a :class:`CommandTarget`. kwargs reach the process as JSON in ``JOBDECK_KWARGS``.
 
     The process gets a clean environment (:func:`command_environment`): jobdeck's own settings never reach a job,
@@ -86,17 +86,6 @@ class CommandExecutor:
     def __init__(self, target: CommandTarget, *, pass_env: tuple[str, ...] = ("*",)) -> None:
         self._target = target
         self._pass_env = pass_env
-
-    @property
-    def interruptible(self) -> bool:
-        return True
-
-    @property
-    def parameters(self) -> dict[str, Any] | None:
-        return None
-
-    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
-        return None
 
     async def invoke(self, call: JobCall) -> Any:
         ctx = call.ctx

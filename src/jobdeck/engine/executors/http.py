@@ -8,12 +8,11 @@ the same size) also go to the run's log. Another status fails the run with the s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from jobdeck.engine.executors.base import JobCall, JobFailure
+from jobdeck.engine.executors.base import JobCall, JobFailure, UntypedExecutor
 from jobdeck.models import HttpTarget
 
 __all__ = ["HttpExecutor"]
@@ -21,23 +20,12 @@ __all__ = ["HttpExecutor"]
 MAX_BODY_CHARS = 2048
 
 
-class HttpExecutor:
+class HttpExecutor(UntypedExecutor):
     """Sends a :class:`HttpTarget`'s request. A run's kwargs, when any, are sent as query parameters."""
 
     def __init__(self, target: HttpTarget, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._target = target
         self._transport = transport
-
-    @property
-    def interruptible(self) -> bool:
-        return True
-
-    @property
-    def parameters(self) -> dict[str, Any] | None:
-        return None
-
-    def check_kwargs(self, job_id: str, kwargs: Mapping[str, Any]) -> None:
-        return None
 
     async def invoke(self, call: JobCall) -> Any:
         target = self._target
